@@ -1,0 +1,1 @@
+"""Asyncio-first SDK for writing score results to the Plexus dashboard API."""

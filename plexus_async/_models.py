@@ -141,7 +141,7 @@ class _Fields(BaseModel):
     @pydantic.field_validator("value", mode="before", check_fields=False)
     @classmethod
     def _check_value(cls, value: Any) -> Any:
-        return None if value is None else _canonical_value(value)
+        return _canonical_value(value)
 
     @pydantic.field_validator(*DATETIME_FIELDS, mode="before", check_fields=False)
     @classmethod
@@ -413,7 +413,8 @@ def wrap_validation_error(exc: pydantic.ValidationError) -> ValidationError:
     problems: list[str] = []
     first_field: str | None = None
     for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "result"
+        # A union reports `value.float`; the field is the first part.
+        field = str(error["loc"][0]) if error["loc"] else "result"
         first_field = first_field or field
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":

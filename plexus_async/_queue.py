@@ -331,6 +331,22 @@ class ScoreResultQueue:
             self._push(op)
         return handle
 
+    async def _replay(self, entry: dict[str, Any]) -> PendingScoreResult:
+        """Resubmit one dead-letter entry; it may already be stored, so a
+        conditional-check failure on its create means it committed earlier."""
+        wire = dict(entry["input"])
+        kind = entry.get("kind", "create")
+        if kind == "update":
+            fields = ScoreResult.from_dict(wire).model_dump(include=set(wire) - {"id"})
+            return await self.submit_update(str(wire["id"]), **fields)
+        model = ScoreResult.build(
+            ScoreResult.from_dict(wire).model_dump(include=set(wire))
+        )
+        op = _Op("create", model.id, model.to_input(), model)
+        op.replayed = True
+        await self._wait_for_room()
+        return self._enqueue_create(op)
+
     async def flush(self, timeout: float | None = None) -> FlushReport:
         """Send everything queued now and wait (at most `timeout` s) until it
         settles. Results submitted meanwhile go out too; the queue stays open."""

@@ -56,12 +56,11 @@ class _WaitRetryAfterOrBackoff(tenacity.wait.wait_base):
 
     def __init__(self, config: RetryConfig) -> None:
         self._cap = config.retry_after_cap
-        self._backoff = tenacity.wait_exponential_jitter(
-            initial=config.initial_delay,
+        self._backoff = tenacity.wait_exponential(
+            multiplier=config.initial_delay,
             max=config.max_delay,
             exp_base=config.backoff_factor,
-            jitter=config.jitter,
-        )
+        ) + tenacity.wait_random(0, config.jitter)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome

@@ -210,6 +210,15 @@ class ScoreResult(_Fields):
 
     _FIELD_NAMES: ClassVar[tuple[str, ...]] = _graphql.FIELD_NAMES
 
+    def __eq__(self, other: object) -> bool:
+        # Equal results have equal fields; the client they are bound to is
+        # not part of the value.
+        if not isinstance(other, ScoreResult):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     # -- construction ---------------------------------------------------
 
     @classmethod

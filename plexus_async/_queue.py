@@ -617,6 +617,9 @@ class ScoreResultQueue:
             message = "; ".join(e.message for e in whole) or "no data in the response"
             raise _WholeRequestRejected(message)
 
+        if creates and self._config.mutation == "batch":
+            _spread_batch_field(data, errors, len(creates))
+
         retry: list[_Op] = []
         dedupe: list[_Op] = []
         last_retryable: PlexusError | None = None
@@ -839,6 +842,20 @@ def _aliases(creates: list[_Op], updates: list[_Op]) -> list[tuple[str, _Op]]:
     return [(f"c{i}", op) for i, op in enumerate(creates)] + [
         (f"u{i}", op) for i, op in enumerate(updates)
     ]
+
+
+def _spread_batch_field(
+    data: dict[str, Any], errors: dict[str, list[GraphQLError]], count: int
+) -> None:
+    """Give `batchCreateScoreResults` entries the aliases `c0..` they would
+    have in the aliased style, so one reader serves both."""
+    entries = data.pop("c", None)
+    whole = errors.pop("c", [])
+    for i in range(count):
+        if isinstance(entries, list) and i < len(entries):
+            data[f"c{i}"] = entries[i]
+        if whole and f"c{i}" not in errors:
+            errors[f"c{i}"] = whole
 
 
 def _not_found(id: str, cause: GraphQLError | None) -> ScoreResultNotFound:

@@ -236,8 +236,8 @@ class AsyncPlexusClient:
         the returned body for the caller to read alias by alias.
         """
         gate = self._gate
-        started = time.perf_counter()
         async with self._gate.limiter:
+            started = time.perf_counter()
             try:
                 response = await self._http.post(self.api_url, content=body)
             except httpx.TransportError:

@@ -516,10 +516,12 @@ class ScoreResultQueue:
         assert self._slots is not None
         try:
             await self._deliver(batch)
-        except BaseException as exc:
+        except anyio.get_cancelled_exc_class():
+            # Only shutdown cancels delivery; it settles what is left.
+            raise
+        except Exception as exc:
             # The worker must not die, nor leave a result pending forever.
-            if not isinstance(exc, anyio.get_cancelled_exc_class()):
-                logger.exception("unexpected error while delivering a batch")
+            logger.exception("unexpected error while delivering a batch")
             for op in batch:
                 if not op.settled:
                     self._fail(
@@ -530,8 +532,6 @@ class ScoreResultQueue:
                             attempts=op.attempts,
                         ),
                     )
-            if not isinstance(exc, Exception):
-                raise
         finally:
             self._slots.release()
 

@@ -7,8 +7,9 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import anyio
@@ -94,7 +95,7 @@ class _Request:
     payload: dict[str, Any] | None = None
     malformed: str | None = None
     document: DocumentNode | None = None
-    syntax_error: GraphQLError | None = None
+    errors: tuple[GraphQLError, ...] = ()
     fields: tuple[str, ...] = ()
 
 
@@ -228,12 +229,9 @@ class PlexusApp:
 
     def _execute(self, request: _Request) -> dict[str, Any]:
         assert request.payload is not None
-        if request.syntax_error is not None:
-            return _failed([request.syntax_error])
+        if request.errors:
+            return _failed(request.errors)
         assert request.document is not None
-        errors = validate(self._schema, request.document)
-        if errors:
-            return _failed(errors)
         # Resolvers are synchronous SQLite calls, so execution runs inline;
         # mutation fields run one after another, as the spec demands.
         result = execute_sync(
@@ -304,13 +302,25 @@ def _parse_request(body: bytes) -> _Request:
         return request
 
     request.payload = payload
-    try:
-        request.document = parse(payload["query"])
-    except GraphQLError as exc:
-        request.syntax_error = exc
-        return request
-    request.fields = _top_level_fields(request.document, payload.get("operationName"))
+    request.document, request.errors = _compile(payload["query"])
+    if request.document is not None:
+        request.fields = _top_level_fields(
+            request.document, payload.get("operationName")
+        )
     return request
+
+
+@lru_cache(maxsize=256)
+def _compile(query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+    """Parse and validate a document; the errors fail the whole request."""
+    # Cached because clients send the same few documents over and over (a
+    # batch of N aliased creates is one text for every N), and validation
+    # costs more than executing the batch.
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, (exc,)
+    return document, tuple(validate(executable_schema(), document))
 
 
 def _reject_constant(name: str) -> Any:
@@ -333,7 +343,7 @@ def _top_level_fields(
     return ()
 
 
-def _failed(errors: list[GraphQLError]) -> dict[str, Any]:
+def _failed(errors: Sequence[GraphQLError]) -> dict[str, Any]:
     """A whole-request failure: nothing executed."""
     return {"data": None, "errors": [_format_error(error) for error in errors]}
 

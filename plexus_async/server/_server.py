@@ -38,7 +38,11 @@ def _config(app: PlexusApp, log_level: str) -> uvicorn.Config:
 def _bind(host: str, port: int) -> socket.socket:
     # Binding here rather than in uvicorn means port 0 resolves to a real port
     # before the server starts, with no race for a "free" port.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not the default 0: asyncio only sets TCP_NODELAY on
+    # sockets that say they are TCP, and without it every response waits
+    # ~40 ms for a delayed ACK between its header and body writes.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -55,10 +55,20 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self.inner = httpx.AsyncHTTPTransport()
         self.in_flight = 0
         self.seen: list[int] = []
+        self._target = 0
+        self._reached = anyio.Event()
+
+    async def reached(self, count: int) -> None:
+        """Wait until `count` requests have started."""
+        self._target = count
+        if len(self.seen) < count:
+            await self._reached.wait()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.in_flight += 1
         self.seen.append(self.in_flight)
+        if self._target and len(self.seen) >= self._target:
+            self._reached.set()
         try:
             response = await self.inner.handle_async_request(request)
             await response.aread()
@@ -394,8 +404,7 @@ async def test_an_outage_lets_one_probe_through_and_nothing_is_lost(
             await client.score_results.submit(**result_fields(n)) for n in range(40)
         ]
         with anyio.fail_after(20):
-            while len(transport.seen) < 25:
-                await anyio.sleep(0.01)
+            await transport.reached(25)
         during = list(transport.seen)
         assert client.stats.committed == 0
         server.faults.outage = False

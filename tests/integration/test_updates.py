@@ -1,0 +1,152 @@
+"""The update path: ordered behind creates, merged while queued, batched."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from plexus_async import BatchConfig, DeliveryError, ScoreResult, ScoreResultNotFound
+from plexus_async.server import LocalPlexusServer
+
+from ._support import ClientFactory, result_fields
+
+
+async def test_update_submitted_before_its_create_was_sent_is_merged(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client(batch=BatchConfig(max_latency=30)) as client:
+        created = await client.score_results.submit(**result_fields(1))
+        corrected = await client.score_results.submit_update(
+            created.id, correct=True, metadata={"human_label": "Yes"}
+        )
+        await client.flush()
+        first, second = await created, await corrected
+    assert first == second
+    assert second.correct is True and second.metadata == {"human_label": "Yes"}
+    assert [r.fields for r in server.requests.snapshot()] == [("createScoreResult",)]
+    assert ScoreResult.from_dict(server.store.get(created.id) or {}) == second
+
+
+async def test_update_submitted_while_its_create_is_in_flight_waits_for_it(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    server.faults.latency = 0.3
+    async with make_client(batch=BatchConfig(max_latency=0.01)) as client:
+        created = await client.score_results.submit(**result_fields(1))
+        await anyio.sleep(0.1)  # the create is now in flight
+        assert client.stats.in_flight == 1
+        corrected = await client.score_results.submit_update(created.id, correct=False)
+        result = await corrected
+    assert result.correct is False and result.value == "Yes"
+    fields = [r.fields for r in server.requests.snapshot()]
+    assert fields == [("createScoreResult",), ("updateScoreResult",)]
+
+
+async def test_many_updates_to_one_id_apply_in_submission_order(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    server.faults.latency = 0.02
+    async with make_client(batch=BatchConfig(max_latency=0.01)) as client:
+        created = await client.score_results.submit(**result_fields(1))
+        handles = []
+        for n in range(12):
+            handles.append(
+                await client.score_results.submit_update(
+                    created.id, metadata={"n": n}, explanation=f"step {n}"
+                )
+            )
+            await anyio.sleep(0.015 * (n % 3))
+        results = [await h for h in handles]
+    assert all(r.id == created.id for r in results)
+    # Each handle sees its own write or a later one, never an earlier one.
+    seen = [r.metadata["n"] for r in results]
+    assert seen == sorted(seen) and all(s >= n for n, s in enumerate(seen))
+    stored = ScoreResult.from_dict(server.store.get(created.id) or {})
+    assert stored.metadata == {"n": 11} and stored.explanation == "step 11"
+
+
+async def test_pending_update_resolves_to_the_updated_result(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        pending = await client.score_results.submit(**result_fields(1))
+        await pending
+        updated = await pending.update(correct=True)
+    assert updated.correct is True
+    assert (server.store.get(pending.id) or {})["correct"] is True
+
+
+async def test_update_known_only_by_id_fetches_its_companions(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        created = await ScoreResult.create(client, **result_fields(1))
+    async with make_client() as other:
+        handles = [await other.score_results.submit_update(created.id, correct=True)]
+        [result] = [await h for h in handles]
+    assert result.correct is True and result.scoreId == "score"
+    fields = [r.fields for r in server.requests.snapshot()]
+    assert fields[-2:] == [("getScoreResult",), ("updateScoreResult",)]
+
+
+async def test_update_of_a_missing_id_fails_with_not_found(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        with_companions = await client.score_results.submit_update(
+            "missing-1",
+            correct=True,
+            status="COMPLETED",
+            type="prediction",
+            scoreId="s",
+            scorecardId="c",
+            itemId="i",
+            createdAt="2026-12-03T16:22:44.158Z",
+        )
+        bare = await client.score_results.submit_update("missing-2", correct=True)
+        for handle in (with_companions, bare):
+            with pytest.raises(ScoreResultNotFound):
+                await handle
+    assert server.store.count() == 0
+
+
+async def test_an_update_behind_a_failed_create_fails_too(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client(batch=BatchConfig(max_latency=0.01)) as client:
+        taken = await ScoreResult.create(client, **result_fields(0))
+        server.faults.latency = 0.2
+        clash = await client.score_results.submit(**result_fields(1, id=taken.id))
+        await anyio.sleep(0.1)
+        follow = await client.score_results.submit_update(taken.id, correct=True)
+        with pytest.raises(Exception):
+            await clash
+        with pytest.raises(DeliveryError):
+            await follow
+    assert (server.store.get(taken.id) or {}).get("correct") is None
+
+
+async def test_merge_metadata_reads_then_writes(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        created = await ScoreResult.create(
+            client, **result_fields(1, metadata={"a": 1})
+        )
+        merged = await created.merge_metadata(b=2)
+    assert merged.metadata == {"a": 1, "b": 2}
+
+
+async def test_a_correction_pass_is_batched(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        created = await ScoreResult.batch_create(
+            client, [result_fields(n) for n in range(100)]
+        )
+        server.requests.clear()
+        async with anyio.create_task_group() as tg:
+            for result in created:
+                tg.start_soon(lambda r=result: r.update(correct=True))
+    assert len(server.requests) == 4  # 100 updates / max_batch_size 25
+    assert all(r["correct"] is True for r in server.store.all())

@@ -182,5 +182,9 @@ def run_server(
             flush=True,
         )
         uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl+C and then re-raises the signal;
+        # for a foreground server that is the normal way to stop.
+        pass
     finally:
         store.close()

@@ -16,6 +16,7 @@ from plexus_async import (
     BatchConfig,
     ClientClosed,
     DeliveryError,
+    PartialBatchError,
     PendingScoreResult,
     QueueFull,
     RetryConfig,
@@ -232,11 +233,11 @@ async def test_a_result_the_api_refuses_as_a_whole_fails_alone(
         **{**good[0].__dict__, "id": "bad", "value": None}
     )
     async with make_client() as client:
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(PartialBatchError) as caught:
             await ScoreResult.batch_create(client, [*good[:3], bad, *good[3:]])
     error = caught.value
-    assert list(error.failed) == [3]  # type: ignore[attr-defined]
-    assert isinstance(error.failed[3], ScoreResultRejected)  # type: ignore[attr-defined]
+    assert list(error.failed) == [3]
+    assert isinstance(error.failed[3], ScoreResultRejected)
     assert set(server.store.ids()) == {r.id for r in good}
 
 

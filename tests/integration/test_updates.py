@@ -5,7 +5,13 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from plexus_async import BatchConfig, DeliveryError, ScoreResult, ScoreResultNotFound
+from plexus_async import (
+    BatchConfig,
+    DeliveryError,
+    ScoreResult,
+    ScoreResultNotFound,
+    ScoreResultRejected,
+)
 from plexus_async.server import LocalPlexusServer
 
 from ._support import ClientFactory, result_fields
@@ -119,7 +125,7 @@ async def test_an_update_behind_a_failed_create_fails_too(
         clash = await client.score_results.submit(**result_fields(1, id=taken.id))
         await anyio.sleep(0.1)
         follow = await client.score_results.submit_update(taken.id, correct=True)
-        with pytest.raises(Exception):
+        with pytest.raises(ScoreResultRejected):
             await clash
         with pytest.raises(DeliveryError):
             await follow

@@ -49,7 +49,8 @@ class RequestRecord:
     body_bytes: int
     """Size of the request body."""
     fault: str | None = None
-    """The injected fault that decided the answer, if any."""
+    """The `Faults` switch that decided the answer (e.g. "throttle_rate"), if
+    any."""
 
 
 class RequestLog:
@@ -169,12 +170,15 @@ class PlexusApp:
             await _send(send, reply)
 
     async def _answer(self, scope: Scope, request: _Request) -> _Reply | None:
-        """Decide the reply to one request, executing it if it gets that far.
+        """
+        Decide the reply to one request, executing it if it gets that far.
 
         None means the request hangs.
         """
         faults = self.faults
 
+        if faults.latency:
+            await anyio.sleep(faults.latency)
         if faults.max_body_bytes is not None and request.size > faults.max_body_bytes:
             return _error(
                 413,
@@ -191,8 +195,6 @@ class PlexusApp:
             )
         if faults.hang:
             return None
-        if faults.latency:
-            await anyio.sleep(faults.latency)
         if faults.roll(faults.error_rate):
             status = faults.rng.choice((500, 502, 503))
             return _error(
@@ -216,7 +218,7 @@ class PlexusApp:
 
         reply = _Reply(200, _encode(self._execute(request)))
         if faults.roll(faults.drop_response_rate):
-            reply.fault = "drop_response"
+            reply.fault = "drop_response_rate"
         return reply
 
     def _check_key(self, scope: Scope) -> str | None:
@@ -394,7 +396,7 @@ async def _send(send: Send, reply: _Reply) -> None:
             ],
         }
     )
-    if reply.fault == "drop_response":
+    if reply.fault == "drop_response_rate":
         # Announce the full length, send half, and return: uvicorn then closes
         # the connection, which the client sees as a response cut off.
         half = reply.body[: len(reply.body) // 2]

@@ -261,7 +261,7 @@ def _resolve_update(
     input: dict[str, Any],
     condition: Any = None,
 ) -> Record:
-    context: Context = info.context
+    context = info.context
     _guard(input, _UPDATE_GUARD, "updating")
     _maybe_throttle(context)
     with context.store.locked() as store:
@@ -286,7 +286,7 @@ def _resolve_delete(
     input: dict[str, Any],
     condition: Any = None,
 ) -> Record:
-    context: Context = info.context
+    context = info.context
     _maybe_throttle(context)
     with context.store.locked() as store:
         record = store.get(input["id"])
@@ -302,8 +302,7 @@ def _resolve_delete(
 def _resolve_get(
     _root: object, info: GraphQLResolveInfo[Context], id: str
 ) -> Record | None:
-    store: Store = info.context.store
-    return store.get(id)
+    return info.context.store.get(id)
 
 
 def _check_limit(limit: int | None) -> int:
@@ -323,16 +322,27 @@ def _encode_token(query: str, position: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def _decode_token(token: str | None, query: str) -> Any:
+def _decode_token(
+    token: str | None, query: str, is_position: Callable[[Any], bool]
+) -> Any:
+    """The position a nextToken of `query` holds; an error if it holds none."""
     if token is None:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if decoded["q"] == query:
+        if decoded["q"] == query and is_position(decoded["k"]):
             return decoded["k"]
     except (ValueError, TypeError, KeyError, binascii.Error):
         pass
     raise AppSyncError("Invalid pagination token given.", _DYNAMODB_ERROR)
+
+
+def _is_index_position(position: Any) -> bool:
+    return (
+        isinstance(position, list)
+        and len(position) == 2
+        and all(isinstance(part, str) for part in position)
+    )
 
 
 def _page(
@@ -356,13 +366,11 @@ def _resolve_list(
     limit: int | None = None,
     nextToken: str | None = None,
 ) -> dict[str, Any]:
-    store: Store = info.context.store
     query = info.field_name
     limit = _check_limit(limit)
-    after = _decode_token(nextToken, query)
-    if after is not None and not isinstance(after, int):
-        raise AppSyncError("Invalid pagination token given.", _DYNAMODB_ERROR)
-    return _page(store.scan(after, limit + 1), limit, query, filter)
+    after = _decode_token(nextToken, query, lambda position: type(position) is int)
+    rows = info.context.store.scan(after, limit + 1)
+    return _page(rows, limit, query, filter)
 
 
 def index_query_name(index: Index) -> str:
@@ -419,17 +427,14 @@ def _index_resolver(index: Index) -> Callable[..., dict[str, Any]]:
         nextToken: str | None = None,
         **arguments: Any,
     ) -> dict[str, Any]:
-        store: Store = info.context.store
         descending = sortDirection == "DESC"
+        # The direction is part of the query a token belongs to: a position
+        # means nothing when read the other way round.
         query = f"{info.field_name}:{'DESC' if descending else 'ASC'}"
         limit = _check_limit(limit)
-        after = _decode_token(nextToken, query)
-        if after is not None and not (
-            isinstance(after, list) and all(isinstance(part, str) for part in after)
-        ):
-            raise AppSyncError("Invalid pagination token given.", _DYNAMODB_ERROR)
+        after = _decode_token(nextToken, query, _is_index_position)
         condition = arguments.get(condition_argument or "") or {}
-        rows = store.query(
+        rows = info.context.store.query(
             index,
             arguments[index.partition],
             conditions=_key_conditions(index, condition),

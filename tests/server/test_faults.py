@@ -120,7 +120,7 @@ def test_dropped_response_commits_but_the_client_sees_a_transport_error(
 
     assert server.store.count() == 3
     [record] = server.requests.snapshot()
-    assert record.fault == "drop_response"
+    assert record.fault == "drop_response_rate"
 
 
 def test_body_over_the_limit_gets_413(server: LocalPlexusServer, gql: GraphQL) -> None:

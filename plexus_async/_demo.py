@@ -60,7 +60,13 @@ def out_of_fold_models(
     data = load_breast_cancer()
     features, labels = data.data, data.target
     if limit is not None:
-        features, labels = features[:limit], labels[:limit]
+        # A seeded sample keeps both classes in every fold of a small slice.
+        import numpy
+
+        chosen = numpy.sort(
+            numpy.random.default_rng(7).permutation(len(labels))[:limit]
+        )
+        features, labels = features[chosen], labels[chosen]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=7)
     fold_of = [0] * len(labels)
     models = []

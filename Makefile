@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy plexus_async
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -388,11 +388,13 @@ def list_(
         "account_id": account_id,
         "item_id": item_id,
     }
-    given = {k: v for k, v in keys.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in keys.items() if v is not None}
 
     async def go() -> list[ScoreResult]:
         async with _client(api_url, api_key) as client:
-            return [r async for r in ScoreResult.list(client, **given)]
+            return [
+                r async for r in ScoreResult.list(client, limit=None, filter=None, **given)
+            ]
 
     results = anyio.run(go)
     if json_lines:

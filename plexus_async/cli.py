@@ -393,7 +393,10 @@ def list_(
     async def go() -> list[ScoreResult]:
         async with _client(api_url, api_key) as client:
             return [
-                r async for r in ScoreResult.list(client, limit=None, filter=None, **given)
+                r
+                async for r in ScoreResult.list(
+                    client, limit=None, filter=None, **given
+                )
             ]
 
     results = anyio.run(go)

@@ -43,6 +43,9 @@ async def settle(handles: list[PendingScoreResult]) -> tuple[set[str], set[str]]
     return committed, failed
 
 
+PATIENT = RetryConfig(max_attempts=15, initial_delay=0.01, max_delay=0.05, jitter=0.01)
+
+
 def assert_stored_exactly(server: LocalPlexusServer, committed: set[str]) -> None:
     ids = stored_ids(server)
     assert len(ids) == len(set(ids)), "duplicate rows"
@@ -189,9 +192,8 @@ async def test_dropped_responses_create_no_duplicates(
     make_client: ClientFactory, server: LocalPlexusServer
 ) -> None:
     server.faults.drop_response_rate = 0.3
-    async with make_client(
-        batch=BatchConfig(max_batch_size=10, max_latency=0.01)
-    ) as client:
+    config = BatchConfig(max_batch_size=10, max_latency=0.01)
+    async with make_client(batch=config, retry=PATIENT) as client:
         handles = [
             await client.score_results.submit(**result_fields(n)) for n in range(300)
         ]
@@ -209,7 +211,8 @@ async def test_throttled_aliases_alone_are_retried(
     make_client: ClientFactory, server: LocalPlexusServer
 ) -> None:
     server.faults.field_throttle_rate = 0.3
-    async with make_client() as client:
+    # Enough attempts that no result runs out of them (0.3 ** 15 per result).
+    async with make_client(retry=PATIENT) as client:
         handles = [
             await client.score_results.submit(**result_fields(n)) for n in range(200)
         ]

@@ -28,8 +28,9 @@ def plexus_server() -> Iterator[LocalPlexusServer]:
 
 @pytest.fixture
 def server(plexus_server: LocalPlexusServer) -> LocalPlexusServer:
-    """The session's server with no faults, an empty store and request log."""
-    plexus_server.faults.reset()
-    plexus_server.store.clear()
-    plexus_server.requests.clear()
+    """
+    The session's server with no faults, no request in flight, an empty store
+    and an empty request log.
+    """
+    plexus_server.reset()
     return plexus_server

@@ -136,6 +136,7 @@ class PlexusApp:
         self._api_key = api_key.encode()
         self._schema = executable_schema()
         self._release_generation = 0
+        self._in_flight = 0
         _quiet_drops()
 
     def release_hung(self) -> None:
@@ -152,6 +153,18 @@ class PlexusApp:
             await _send(send, _error(405, "MethodNotAllowedException", "Use POST."))
             return
 
+        self._in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._in_flight -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being answered (or hanging) right now."""
+        return self._in_flight
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = _parse_request(await _read_body(receive))
         reply = await self._answer(scope, request)
         # Logged before answering, so a client that has its response can

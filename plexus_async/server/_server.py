@@ -144,6 +144,24 @@ class LocalPlexusServer:
             thread.join(_STOP_TIMEOUT)
         self._server = self._thread = None
 
+    def reset(self, timeout: float = 5.0) -> None:
+        """
+        Switch faults off, let requests in flight finish, then empty the store
+        and the request log: a clean slate for the next test.
+        """
+        self.faults.reset()
+        self.app.release_hung()
+        # A request delayed by latency, or cut off by its client, still
+        # commits when it wakes; clearing before it does would leak its
+        # record into the next test.
+        deadline = time.monotonic() + timeout
+        while self.app.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if self.app.in_flight:
+            raise RuntimeError(f"Requests still in flight after {timeout} s.")
+        self.store.clear()
+        self.requests.clear()
+
     def close(self) -> None:
         """Stop, and close the store if this server opened it."""
         self.stop()

@@ -216,3 +216,23 @@ def test_reset_switches_everything_off() -> None:
 def test_faults_reject_impossible_values(name: str, value: float) -> None:
     with pytest.raises(ValueError, match=name):
         setattr(Faults(), name, value)
+
+
+def test_reset_waits_for_abandoned_requests_before_clearing(
+    server: LocalPlexusServer, api_key: str
+) -> None:
+    server.faults.latency = 0.3
+    with (
+        httpx.Client(headers={"x-api-key": api_key}, timeout=0.05) as http,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        http.post(
+            server.url, json={"query": CREATE, "variables": {"input": score_input()}}
+        )
+
+    server.reset()
+    time.sleep(0.4)
+
+    assert server.store.count() == 0
+    assert server.app.in_flight == 0
+    assert server.faults == Faults(seed=server.faults.seed)

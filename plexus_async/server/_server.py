@@ -86,8 +86,12 @@ class LocalPlexusServer:
 
     @property
     def faults(self) -> Faults:
-        """The fault switches; change them at any time."""
+        """The fault switches; change them, or replace them, at any time."""
         return self.app.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.app.faults = faults
 
     @property
     def requests(self) -> RequestLog:

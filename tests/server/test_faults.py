@@ -236,3 +236,16 @@ def test_reset_waits_for_abandoned_requests_before_clearing(
     assert server.store.count() == 0
     assert server.app.in_flight == 0
     assert server.faults == Faults(seed=server.faults.seed)
+
+
+def test_faults_can_be_replaced_while_running(
+    server: LocalPlexusServer, gql: GraphQL
+) -> None:
+    original = server.faults
+    server.faults = Faults(outage=True)
+    try:
+        assert create_batch(gql, 1)[1].status_code == 503
+    finally:
+        server.faults = original
+
+    assert create_batch(gql, 1)[1].status_code == 200

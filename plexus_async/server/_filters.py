@@ -14,15 +14,6 @@ from typing import Any
 
 _MISSING: Any = object()
 
-_TYPE_NAMES = {
-    "string": "string",
-    "number": "number",
-    "bool": "bool",
-    "list": "list",
-    "map": "map",
-    "_null": "null",
-}
-
 
 def matches(record: Mapping[str, Any], expression: Mapping[str, Any] | None) -> bool:
     """Whether `record` satisfies a filter or condition (None matches all)."""
@@ -130,8 +121,9 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "notContains": lambda value, operand: not _contains(value, operand),
     "beginsWith": _begins_with,
     "attributeExists": lambda value, operand: (value is not _MISSING) == operand,
-    # AWSJSON is stored as its JSON text, so metadata reads as a string here
-    # where DynamoDB would see a map: close enough for a local server.
-    "attributeType": lambda value, operand: _kind(value) == _TYPE_NAMES[operand],
+    # ModelAttributeTypes names the kinds above ("_null" for null); set and
+    # binary types never match. AWSJSON is stored as its JSON text, so
+    # metadata reads as a string where DynamoDB would see a map: close enough.
+    "attributeType": lambda value, operand: _kind(value) == operand.lstrip("_"),
     "size": _size,
 }

@@ -237,6 +237,7 @@ class AsyncPlexusClient:
         """
         gate = self._gate
         async with self._gate.limiter:
+            self.score_results._count_request(len(body))
             started = time.perf_counter()
             try:
                 response = await self._http.post(self.api_url, content=body)
@@ -244,7 +245,6 @@ class AsyncPlexusClient:
                 gate.failed()
                 raise
         elapsed = time.perf_counter() - started
-        self.score_results._count_request(len(body))
         logger.debug(
             "request: %d item(s), %d bytes, HTTP %d in %.1f ms",
             items,

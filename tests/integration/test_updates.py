@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import httpx
 import pytest
 
 from plexus_async import (
@@ -33,15 +34,39 @@ async def test_update_submitted_before_its_create_was_sent_is_merged(
     assert ScoreResult.from_dict(server.store.get(created.id) or {}) == second
 
 
+class HoldFirstTransport(httpx.AsyncBaseTransport):
+    """Real HTTP, except that the first request is held until released and
+    then answered 503, as a slow failing attempt would be."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.release = anyio.Event()
+        self.calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.calls == 1:
+            await self.release.wait()
+            return httpx.Response(503)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def test_update_submitted_while_its_create_is_in_flight_waits_for_it(
     make_client: ClientFactory, server: LocalPlexusServer
 ) -> None:
-    server.faults.latency = 0.3
-    async with make_client(batch=BatchConfig(max_latency=0.01)) as client:
+    transport = HoldFirstTransport()
+    async with make_client(
+        batch=BatchConfig(max_latency=0.01), transport=transport
+    ) as client:
         created = await client.score_results.submit(**result_fields(1))
-        await anyio.sleep(0.1)  # the create is now in flight
+        await anyio.sleep(0.1)  # the create is now in flight, held
         assert client.stats.in_flight == 1
         corrected = await client.score_results.submit_update(created.id, correct=False)
+        await anyio.sleep(0.1)  # an update sent now would overtake the create
+        transport.release.set()
         result = await corrected
     assert result.correct is False and result.value == "Yes"
     fields = [r.fields for r in server.requests.snapshot()]

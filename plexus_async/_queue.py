@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.abc
+import httpx
 import sniffio
 
 from . import _graphql
@@ -455,23 +458,54 @@ class ScoreResultQueue:
             self._wakeup.set()
 
     async def _run(self) -> None:
-        assert self._worker_done is not None and self._slots is not None
+        assert self._worker_done is not None
         try:
             with anyio.CancelScope() as scope:
                 self._cancel_worker = scope
                 async with anyio.create_task_group() as tg:
                     while not (self._closing and self._held == 0):
-                        await self._wait_until_due()
-                        if not self._ready:
-                            continue
-                        await self._slots.acquire()
-                        batch = self._take_batch()
-                        if batch:
-                            tg.start_soon(self._send, batch)
-                        else:
-                            self._slots.release()
+                        try:
+                            await self._dispatch(tg)
+                        except Exception:
+                            # The worker must not die: what it was handling
+                            # is settled by `_send`; it carries on.
+                            logger.exception("the batching worker hit an error")
+                            await anyio.sleep(0.01)
+        except anyio.get_cancelled_exc_class():
+            if not self._closing:
+                await self._abandoned()
+            raise
         finally:
             self._worker_done.set()
+
+    async def _dispatch(self, tg: anyio.abc.TaskGroup) -> None:
+        assert self._slots is not None
+        await self._wait_until_due()
+        if not self._ready:
+            return
+        await self._slots.acquire()
+        try:
+            batch = self._take_batch()
+        except BaseException:
+            self._slots.release()
+            raise
+        if batch:
+            tg.start_soon(self._send, batch)
+        else:
+            self._slots.release()
+
+    async def _abandoned(self) -> None:
+        """The event loop is ending and nobody closed the client."""
+        warnings.warn(
+            f"AsyncPlexusClient was not closed and still held {self._held} "
+            "undelivered result(s); use `async with` or `await client.aclose()`",
+            ResourceWarning,
+            stacklevel=1,
+        )
+        self._closing = True
+        self._client._closed = True
+        with anyio.CancelScope(shield=True):
+            await self._client._http.aclose()
 
     async def _wait_until_due(self) -> None:
         while True:
@@ -582,6 +616,8 @@ class ScoreResultQueue:
             return
         except Exception as exc:
             last = exc.last if isinstance(exc, _Unfinished) else exc
+            if not isinstance(last, (PlexusError, httpx.HTTPError)):
+                logger.exception("unexpected error while delivering a batch")
             for op in remaining:
                 if op.settled:
                     continue

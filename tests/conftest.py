@@ -11,6 +11,12 @@ from plexus_async.server import Faults, LocalPlexusServer
 API_KEY = "test-key"
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio; tests/integration adds trio."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def api_key() -> str:
     """The key the test server accepts."""

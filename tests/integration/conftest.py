@@ -12,6 +12,12 @@ from plexus_async.server import LocalPlexusServer
 from ._support import FAST_RETRY, ClientFactory
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every integration test on both event loops anyio supports."""
+    return str(request.param)
+
+
 @pytest.fixture
 def make_client(server: LocalPlexusServer, api_key: str) -> ClientFactory:
     """Build a client for the test server; keyword arguments override defaults."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import pytest
 
 from plexus_async import BatchConfig, PendingScoreResult, RetryConfig
 from plexus_async.server import LocalPlexusServer
@@ -12,6 +13,12 @@ from plexus_async.server import LocalPlexusServer
 from ._support import ClientFactory, result_fields, stored_ids
 
 TOTAL = 20_000
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """One backend is enough to soak; the behaviour is covered on both elsewhere."""
+    return "asyncio"
 
 
 async def test_soak_twenty_thousand_results_through_mixed_faults(

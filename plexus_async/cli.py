@@ -110,9 +110,6 @@ def serve(
         max_body_bytes=max_body_bytes,
         seed=seed,
     )
-    console.print(
-        f"serving http://127.0.0.1:{port}/graphql (key from --api-key, db {db})"
-    )
     run_server(port=port, db_path=db, api_key=api_key, faults=faults)
 
 

@@ -438,3 +438,43 @@ async def test_throttling_lowers_concurrency_until_the_server_recovers(
         assert client._gate.target > 1
     assert not failed
     assert_stored_exactly(server, committed)
+
+
+async def test_bad_input_enqueues_nothing_and_the_queue_keeps_working(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    async with make_client() as client:
+        queue = client.score_results
+        bad = [
+            {"value": float("nan")},
+            {"confidence": -0.1},
+            {"metadata": {"s": {1}}},
+            {"scoreId": None},
+            {"id": ""},
+            {"nonsense": True},
+        ]
+        for fields in bad:
+            with pytest.raises(ValidationError):
+                await queue.submit(**{**result_fields(0), **fields})
+            with pytest.raises(ValidationError):
+                queue.submit_nowait(**{**result_fields(0), **fields})
+        assert queue.stats().submitted == 0
+        good = await queue.submit(**result_fields(1))
+        await good
+    assert server.store.ids() == [good.id]
+
+
+async def test_one_debug_line_per_request(
+    make_client: ClientFactory,
+    server: LocalPlexusServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="plexus_async"):
+        async with make_client(batch=BatchConfig(max_batch_size=10)) as client:
+            for n in range(30):
+                client.score_results.submit_nowait(**result_fields(n))
+            await client.flush()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    requests = [line for line in lines if line.startswith("request:")]
+    assert len(requests) == len(server.requests) == 3
+    assert all("10 item(s)" in line and "bytes" in line for line in requests)

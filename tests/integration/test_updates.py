@@ -9,6 +9,7 @@ import pytest
 from plexus_async import (
     BatchConfig,
     DeliveryError,
+    RetryConfig,
     ScoreResult,
     ScoreResultNotFound,
     ScoreResultRejected,
@@ -181,3 +182,35 @@ async def test_a_correction_pass_is_batched(
                 tg.start_soon(lambda r=result: r.update(correct=True))
     assert len(server.requests) == 4  # 100 updates / max_batch_size 25
     assert all(r["correct"] is True for r in server.store.all())
+
+
+async def test_corrections_under_faults_match_a_reference_model(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    server.faults.error_rate = 0.2
+    server.faults.drop_response_rate = 0.2
+    retry = RetryConfig(max_attempts=25, initial_delay=0.002, max_delay=0.02)
+    expected: dict[str, dict[str, object]] = {}
+    async with make_client(retry=retry, batch=BatchConfig(max_latency=0.01)) as client:
+        created = [
+            await client.score_results.submit(**result_fields(n)) for n in range(150)
+        ]
+        handles = []
+        for round in range(3):
+            for n, pending in enumerate(created):
+                if (n + round) % 2:
+                    fields = {"correct": bool(round % 2), "metadata": {"r": round}}
+                    expected.setdefault(pending.id, {}).update(fields)
+                    handles.append(
+                        await client.score_results.submit_update(pending.id, **fields)
+                    )
+            await anyio.sleep(0.02)
+        report = await client.flush()
+    server.faults.reset()
+    assert report.failed == 0 and not report.timed_out
+    assert all(h.exception() is None for h in [*created, *handles])
+    stored = {r["id"]: ScoreResult.from_dict(r) for r in server.store.all()}
+    assert set(stored) == {p.id for p in created}
+    for id, record in stored.items():
+        want = expected.get(id, {"correct": None, "metadata": None})
+        assert (record.correct, record.metadata) == (want["correct"], want["metadata"])

@@ -33,6 +33,9 @@ class Sizes:
     overhead_results: int
     loopback_results: int
     loopback_producers: int
+    loopback_rounds: int
+    remote_results: int
+    """Results per way when the server adds a remote API's round trip."""
     latency_seconds: float
     latency_rates: tuple[int, ...]
     memory_totals: tuple[int, int]
@@ -41,8 +44,10 @@ class Sizes:
 
 FULL = Sizes(
     overhead_results=100_000,
-    loopback_results=2_000,
+    loopback_results=5_000,
     loopback_producers=16,
+    loopback_rounds=3,
+    remote_results=2_000,
     latency_seconds=10.0,
     latency_rates=(15, 200),
     memory_totals=(100_000, 1_000_000),
@@ -51,6 +56,8 @@ QUICK = Sizes(
     overhead_results=5_000,
     loopback_results=200,
     loopback_producers=8,
+    loopback_rounds=1,
+    remote_results=200,
     latency_seconds=2.0,
     latency_rates=(15, 200),
     memory_totals=(10_000, 50_000),
@@ -59,6 +66,8 @@ TINY = Sizes(
     overhead_results=200,
     loopback_results=30,
     loopback_producers=3,
+    loopback_rounds=1,
+    remote_results=30,
     latency_seconds=0.3,
     latency_rates=(50,),
     memory_totals=(300, 600),
@@ -220,8 +229,14 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(start_timeout: float = 30.0) -> Iterator[ServerProcess]:
-    """Start the local server on a free loopback port with an in-memory db."""
+def server_process(
+    latency: float = 0.0, start_timeout: float = 30.0
+) -> Iterator[ServerProcess]:
+    """Start the local server on a free loopback port with an in-memory db.
+
+    `latency` seconds are added to every answer (the server sleeps, it does
+    not spin), to stand in for a remote API's round trip.
+    """
     port = _free_port()
     command = [
         sys.executable,
@@ -234,6 +249,8 @@ def server_process(start_timeout: float = 30.0) -> Iterator[ServerProcess]:
         ":memory:",
         "--api-key",
         API_KEY,
+        "--latency",
+        str(latency),
     ]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -16,7 +16,9 @@ from ._report import markdown, show, write_json
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS: dict[str, Callable[[Sizes], Outcome]] = {
     overhead.NAME: lambda s: overhead.run(s.overhead_results),
-    loopback.NAME: lambda s: loopback.run(s.loopback_results, s.loopback_producers),
+    loopback.NAME: lambda s: loopback.run(
+        s.loopback_results, s.loopback_producers, s.loopback_rounds, s.remote_results
+    ),
     latency.NAME: lambda s: latency.run(s.latency_rates, s.latency_seconds),
     memory.NAME: lambda s: memory.run(s.memory_totals),
 }

@@ -23,10 +23,11 @@ from plexus_async.sync import PlexusClient
 from .conftest import SyncClientFactory, score_fields
 
 
-def test_log_score_returns_the_id_and_the_result_is_stored(
+def test_log_score_returns_the_id_and_flush_sends_it(
     make_client: SyncClientFactory, server: LocalPlexusServer
 ) -> None:
-    client = make_client()
+    # With a 30 s batch latency only flush() sends the result in time.
+    client = make_client(batch=BatchConfig(max_latency=30.0))
 
     id = client.log_score(0.9, "item-1", **score_fields(1))
     report = client.flush(timeout=10)
@@ -180,7 +181,7 @@ def test_many_threads_log_at_once_and_each_result_is_stored_once(
 def test_trio_backend(
     make_client: SyncClientFactory, server: LocalPlexusServer
 ) -> None:
-    client = make_client(backend="trio")
+    client = make_client(backend="trio", batch=BatchConfig(max_latency=30.0))
 
     id = client.log_score(0.25, "item-1", **score_fields(1))
     created = client.create(value=1, itemId="item-2", **score_fields(2))

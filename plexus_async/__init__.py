@@ -20,6 +20,7 @@ from ._errors import (
 )
 from ._models import ScoreResult
 from ._queue import FlushReport, PendingScoreResult, ScoreResultQueue, Stats
+from ._spool import SpoolLocked
 
 __version__ = "0.1.0.dev0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "ScoreResultNotFound",
     "ScoreResultQueue",
     "ScoreResultRejected",
+    "SpoolLocked",
     "Stats",
     "ValidationError",
     "__version__",

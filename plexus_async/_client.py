@@ -7,8 +7,7 @@ import json
 import logging
 import os
 import time
-import warnings
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -146,6 +145,15 @@ class AsyncPlexusClient:
         self.batch_config = batch or BatchConfig()
         self.retry_config = retry or RetryConfig()
         self.timeout = timeout
+        self._closed = False
+        self.score_results = ScoreResultQueue(
+            self,
+            self.batch_config,
+            self.retry_config,
+            dead_letter_path=Path(dead_letter_path) if dead_letter_path else None,
+            on_failure=on_failure,
+        )
+        """The batching queue: `submit`, `submit_nowait`, `submit_update`."""
         self._http = httpx.AsyncClient(
             headers={"x-api-key": key, "content-type": "application/json"},
             timeout=httpx.Timeout(timeout),
@@ -157,15 +165,6 @@ class AsyncPlexusClient:
             transport=transport,
         )
         self._gate = _Gate(self.batch_config.max_concurrent_requests)
-        self._closed = False
-        self.score_results = ScoreResultQueue(
-            self,
-            self.batch_config,
-            self.retry_config,
-            dead_letter_path=Path(dead_letter_path) if dead_letter_path else None,
-            on_failure=on_failure,
-        )
-        """The batching queue: `submit`, `submit_nowait`, `submit_update`."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -215,17 +214,6 @@ class AsyncPlexusClient:
     def _ensure_open(self) -> None:
         if self._closed:
             raise ClientClosed("this AsyncPlexusClient is closed; create a new one")
-
-    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        # Only a warning: delivery never depends on garbage collection.
-        if not getattr(self, "_closed", True):
-            held = self.score_results._held if hasattr(self, "score_results") else 0
-            _warn(
-                f"AsyncPlexusClient was not closed and still held {held} "
-                "undelivered result(s); use `async with` or `await client.aclose()`",
-                ResourceWarning,
-                stacklevel=2,
-            )
 
     # -- requests -------------------------------------------------------
 

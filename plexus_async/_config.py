@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,6 +41,8 @@ class BatchConfig(BaseModel):
     """Batch requests in flight at once."""
     shutdown_timeout: float = Field(30.0, ge=0)
     """Seconds `aclose()` drains before dead-lettering what is left."""
+    spool_path: Path | None = None
+    """SQLite file that keeps submitted results across a crash (off when None)."""
     mutation: Literal["aliased", "batch"] = "aliased"
     """`aliased`: N `createScoreResult` fields in one document (the real API);
     `batch`: one `batchCreateScoreResults` field (the local server only)."""

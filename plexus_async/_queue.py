@@ -40,6 +40,7 @@ from ._errors import (
 )
 from ._models import ScoreResult, ScoreResultUpdate, encode_fields, parse_datetime
 from ._retry import is_retryable, retrying
+from ._spool import Spool
 
 if TYPE_CHECKING:
     from ._client import AsyncPlexusClient
@@ -169,6 +170,7 @@ class _Op:
         "replayed",
         "result",
         "size",
+        "spool_seqs",
     )
 
     def __init__(
@@ -191,6 +193,7 @@ class _Op:
         self.error: PlexusError | None = None
         self.encoded = b""
         self.size = 0
+        self.spool_seqs: list[int] = []
         self.encode()
 
     def encode(self) -> None:
@@ -255,6 +258,8 @@ class ScoreResultQueue:
         self._retry = retry
         self._dead_letter_path = dead_letter_path
         self._on_failure = on_failure
+        self._spool = Spool(config.spool_path) if config.spool_path else None
+        self._spool_done: list[int] = []
 
         self._ready: deque[_Op] = deque()
         self._ready_bytes = 0
@@ -264,6 +269,7 @@ class ScoreResultQueue:
         self._held = 0
         self._flushing = 0
         self._closing = False
+        self._abandoning = False
         self._started = False
         self._wakeup: anyio.Event | None = None
         self._room: anyio.Event | None = None
@@ -283,9 +289,17 @@ class ScoreResultQueue:
     # -- public API -----------------------------------------------------
 
     async def submit(self, **fields: Any) -> PendingScoreResult:
-        """Validate and enqueue a result, waiting while the queue is full."""
+        """Validate and enqueue a result, waiting while the queue is full.
+
+        With a spool, it returns once the result is on disk.
+        """
         op = self._build_create(fields)
         await self._wait_for_room()
+        if self._spool is not None:
+            seq = await anyio.to_thread.run_sync(
+                self._spool.add, op.id, "create", op.input
+            )
+            op.spool_seqs.append(seq)
         return self._enqueue_create(op)
 
     def submit_nowait(self, **fields: Any) -> PendingScoreResult:
@@ -297,6 +311,10 @@ class ScoreResultQueue:
                 f"{self._held} results are waiting (max_queue_size="
                 f"{self._config.max_queue_size}); await submit() to wait for room"
             )
+        self._start()
+        if self._spool is not None:
+            # A short synchronous write: this method cannot await.
+            op.spool_seqs.append(self._spool.add(op.id, "create", op.input))
         return self._enqueue_create(op)
 
     async def submit_update(self, id: str, **fields: Any) -> PendingScoreResult:
@@ -312,20 +330,46 @@ class ScoreResultQueue:
         wire = update.to_input()
         self._check_size(len(json.dumps(wire)) + _UPDATE_OVERHEAD)
         await self._wait_for_room()
+        seqs: list[int] = []
+        if self._spool is not None:
+            seq = await anyio.to_thread.run_sync(
+                self._spool.add, id, "update", {"id": id, **wire}
+            )
+            seqs.append(seq)
         self._check_open()
+        return self._enqueue_update(id, update, wire, seqs)
 
-        handle = PendingScoreResult(id, self)
+    def _enqueue_update(
+        self,
+        id: str,
+        update: ScoreResultUpdate,
+        wire: dict[str, Any],
+        seqs: list[int],
+        handle: PendingScoreResult | None = None,
+    ) -> PendingScoreResult:
+        handle = handle or PendingScoreResult(id, self)
         self._hold(1)
         existing = self._unsent.get(id)
+        if existing is not None and existing.replayed:
+            # A recovered create may be stored already; merged fields would
+            # be lost when it turns out so. Send the update after it instead.
+            op = _Op("update", id, {"id": id, **wire}, None)
+            op.spool_seqs.extend(seqs)
+            op.handles.append(handle)
+            self._unsent[id] = op
+            self._blocked[id] = op
+            return handle
         if existing is not None:
             before = existing.size
             existing.merge(update, wire)
             existing.handles.append(handle)
+            existing.spool_seqs.extend(seqs)
             if self._blocked.get(id) is not existing:
                 self._ready_bytes += existing.size - before
             return handle
 
         op = _Op("update", id, {"id": id, **wire}, None)
+        op.spool_seqs.extend(seqs)
         op.handles.append(handle)
         self._unsent[id] = op
         if id in self._inflight:
@@ -364,8 +408,8 @@ class ScoreResultQueue:
 
     def stats(self) -> Stats:
         """A snapshot of the counters."""
-        queued = sum(len(op.handles) for op in self._unsent.values())
         in_flight = sum(len(op.handles) for op in self._inflight.values())
+        queued = sum(len(op.handles) for op in self._live_ops()) - in_flight
         return Stats(queued=queued, in_flight=in_flight, **self._counts)
 
     # -- intake ---------------------------------------------------------
@@ -439,8 +483,12 @@ class ScoreResultQueue:
             self._wake()
 
     def _all_handles(self) -> list[PendingScoreResult]:
-        ops = [*self._unsent.values(), *self._inflight.values()]
-        return [handle for op in ops for handle in op.handles]
+        return [handle for op in self._live_ops() for handle in op.handles]
+
+    def _live_ops(self) -> list[_Op]:
+        """Every unsettled operation: ready, blocked or in flight."""
+        ops = [*self._ready, *self._unsent.values(), *self._inflight.values()]
+        return list({id(op): op for op in ops}.values())
 
     # -- the worker -----------------------------------------------------
 
@@ -452,6 +500,37 @@ class ScoreResultQueue:
         self._slots = anyio.Semaphore(self._config.max_concurrent_requests)
         self._worker_done = anyio.Event()
         _spawn_detached(self._run)
+        if self._spool is not None:
+            self._recover(self._spool)
+
+    def _recover(self, spool: Spool) -> None:
+        """Queue again what an earlier process left unsettled in the spool."""
+        rows = spool.pending()
+        for row in rows:
+            try:
+                if row.kind == "update":
+                    fields = _fields_of(row.input)
+                    fields.pop("id", None)
+                    update = ScoreResultUpdate.build(fields)
+                    self._enqueue_update(row.id, update, update.to_input(), [row.seq])
+                    continue
+                model = ScoreResult.build(_fields_of(row.input))
+                op = _Op("create", model.id, model.to_input(), model)
+                op.replayed = True
+                op.spool_seqs.append(row.seq)
+                self._enqueue_create(op)
+            except PlexusError as exc:
+                # A row that can no longer be sent must not block the rest.
+                op = _Op(row.kind, row.id, row.input, None)  # type: ignore[arg-type]
+                op.spool_seqs.append(row.seq)
+                op.handles.append(PendingScoreResult(row.id, self))
+                self._hold(1)
+                self._unsent[row.id] = op
+                self._fail(op, exc)
+        if rows:
+            logger.warning(
+                "recovered %d unsettled result(s) from spool %s", len(rows), spool.path
+            )
 
     def _wake(self) -> None:
         if self._wakeup is not None:
@@ -503,9 +582,12 @@ class ScoreResultQueue:
             stacklevel=1,
         )
         self._closing = True
+        self._abandoning = True
         self._client._closed = True
         with anyio.CancelScope(shield=True):
             await self._client._http.aclose()
+            if self._spool is not None:
+                await anyio.to_thread.run_sync(self._spool.close)
 
     async def _wait_until_due(self) -> None:
         while True:
@@ -541,7 +623,8 @@ class ScoreResultQueue:
             self._ready.popleft()
             self._ready_bytes -= op.size
             size += op.size
-            del self._unsent[op.id]
+            if self._unsent.get(op.id) is op:
+                del self._unsent[op.id]
             self._inflight[op.id] = op
             batch.append(op)
         return batch
@@ -568,6 +651,15 @@ class ScoreResultQueue:
                     )
         finally:
             self._slots.release()
+            await self._forget_settled()
+
+    async def _forget_settled(self) -> None:
+        """Delete the spool rows of results that settled."""
+        if self._spool is None or not self._spool_done:
+            return
+        seqs, self._spool_done = self._spool_done, []
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._spool.done, seqs)
 
     async def _deliver_now(
         self, results: Sequence[ScoreResult]
@@ -774,6 +866,8 @@ class ScoreResultQueue:
             self._release(op)
 
     def _release(self, op: _Op) -> None:
+        if not self._abandoning:
+            self._spool_done.extend(op.spool_seqs)
         self._held -= len(op.handles)
         if self._room is not None:
             self._room.set()
@@ -829,6 +923,8 @@ class ScoreResultQueue:
         handles = self._all_handles()
         self._closing = True
         if not self._started:
+            if self._spool is not None:
+                self._spool.close()
             return FlushReport(committed=0, failed=0)
         self._wake()
         if self._room is not None:
@@ -841,8 +937,9 @@ class ScoreResultQueue:
                 self._cancel_worker.cancel()
             assert self._worker_done is not None
             await self._worker_done.wait()
-            leftover = [*self._unsent.values(), *self._inflight.values()]
-            leftover += [op for op in self._blocked.values() if op not in leftover]
+            # With a spool, what is left stays on disk for the next start.
+            self._abandoning = self._spool is not None
+            leftover = self._live_ops()
             for op in leftover:
                 if not op.settled:
                     self._fail(
@@ -862,6 +959,9 @@ class ScoreResultQueue:
             self._wake()
             assert self._worker_done is not None
             await self._worker_done.wait()
+        await self._forget_settled()
+        if self._spool is not None:
+            await anyio.to_thread.run_sync(self._spool.close)
         return report
 
     # -- counters -------------------------------------------------------
@@ -878,6 +978,12 @@ def _aliases(creates: list[_Op], updates: list[_Op]) -> list[tuple[str, _Op]]:
     return [(f"c{i}", op) for i, op in enumerate(creates)] + [
         (f"u{i}", op) for i, op in enumerate(updates)
     ]
+
+
+def _fields_of(wire: dict[str, Any]) -> dict[str, Any]:
+    """Model field values of a wire-form input (AWSJSON decoded, and so on)."""
+    decoded = ScoreResult.from_dict(wire)
+    return {name: getattr(decoded, name) for name in wire if name in decoded.__dict__}
 
 
 def _spread_batch_field(

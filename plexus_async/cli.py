@@ -413,3 +413,75 @@ def list_(
         )
     console.print(table)
     console.print(f"{len(results)} result(s)")
+
+
+# -- spool --------------------------------------------------------------------
+
+spool_app = typer.Typer(
+    help="Inspect or send a durable spool file.", no_args_is_help=True
+)
+app.add_typer(spool_app, name="spool")
+
+
+@spool_app.command("status")
+def spool_status(
+    path: Annotated[
+        Path, typer.Argument(help="The spool file (BatchConfig.spool_path).")
+    ],
+) -> None:
+    """Show how many results in the spool are waiting to be sent."""
+    from ._spool import Spool, SpoolLocked
+
+    if not path.exists():
+        err_console.print(f"[red]error:[/red] no spool at {path}")
+        raise typer.Exit(2)
+    try:
+        spool = Spool(path)
+    except SpoolLocked as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        rows = spool.pending()
+    finally:
+        spool.close()
+    creates = sum(1 for r in rows if r.kind == "create")
+    console.print(
+        f"{path}: {len(rows)} pending ({creates} create(s), "
+        f"{len(rows) - creates} update(s))",
+        soft_wrap=True,
+    )
+    if spool.salvaged is not None:
+        console.print(
+            f"[yellow]the file was damaged; {len(spool.salvaged)} row(s) were "
+            "recovered[/yellow]"
+        )
+        raise typer.Exit(1)
+
+
+@spool_app.command("drain")
+def spool_drain(
+    path: Annotated[Path, typer.Argument(help="The spool file to send.")],
+    api_url: UrlOption = None,
+    api_key: KeyOption = None,
+    dead_letters: Annotated[
+        Path, typer.Option(help="Where results that fail are written.")
+    ] = Path("dead-letters.jsonl"),
+) -> None:
+    """Send every result left in a spool, without the application that wrote it."""
+    from ._config import BatchConfig
+
+    async def go() -> tuple[int, int]:
+        client = _client(
+            api_url,
+            api_key,
+            batch=BatchConfig(spool_path=path),
+            dead_letter_path=dead_letters,
+        )
+        async with client:
+            report = await client.flush()
+        return report.committed, report.failed
+
+    committed, failed = anyio.run(go)
+    console.print(f"drained {path}: committed {committed}, failed {failed}")
+    if failed:
+        raise typer.Exit(1)

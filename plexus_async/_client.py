@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -154,6 +155,10 @@ class AsyncPlexusClient:
             on_failure=on_failure,
         )
         """The batching queue: `submit`, `submit_nowait`, `submit_update`."""
+        if http2 and importlib.util.find_spec("h2") is None:
+            raise ConfigurationError(
+                "http2=True needs the h2 package: pip install 'plexus-async[http2]'"
+            )
         self._http = httpx.AsyncClient(
             headers={"x-api-key": key, "content-type": "application/json"},
             timeout=httpx.Timeout(timeout),
@@ -323,9 +328,20 @@ class AsyncPlexusClient:
         return ScoreResult.from_dict(record, self)
 
     async def _get_many(self, ids: list[str]) -> list[dict[str, Any] | None]:
-        """Fetch several records in one request (None where there is none)."""
+        """Fetch several records in one request (None where there is none).
+
+        One attempt only: the queue calls it inside a batch's own retry loop,
+        and nested retries would multiply traffic during an outage.
+        """
         variables = {f"g{i}": id for i, id in enumerate(ids)}
-        data = await self._execute(_graphql.get_many_document(len(ids)), variables)
+        body = json.dumps(
+            {"query": _graphql.get_many_document(len(ids)), "variables": variables},
+            separators=(",", ":"),
+        ).encode()
+        response = await self.post(body, items=len(ids))
+        for entry in response.get("errors") or ():
+            raise GraphQLError.from_entry(entry)
+        data = response.get("data") or {}
         return [data.get(f"g{i}") for i in range(len(ids))]
 
     async def _list(

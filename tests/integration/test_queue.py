@@ -478,3 +478,20 @@ async def test_one_debug_line_per_request(
     requests = [line for line in lines if line.startswith("request:")]
     assert len(requests) == len(server.requests) == 3
     assert all("10 item(s)" in line and "bytes" in line for line in requests)
+
+
+async def test_reads_inside_a_batch_are_not_retried_on_their_own(
+    make_client: ClientFactory, server: LocalPlexusServer
+) -> None:
+    """A companion read during an outage is retried by its batch only, so the
+    number of requests stays within the batch's attempts."""
+    async with make_client() as client:
+        created = await ScoreResult.create(client, **result_fields(1))
+    server.faults.outage = True
+    server.requests.clear()
+    retry = RetryConfig(max_attempts=4, initial_delay=0, jitter=0)
+    async with make_client(retry=retry) as client:
+        handle = await client.score_results.submit_update(created.id, correct=True)
+        with pytest.raises(DeliveryError):
+            await handle
+    assert len(server.requests) == retry.max_attempts

@@ -416,14 +416,7 @@ class ScoreResultQueue:
 
     def _build_create(self, fields: dict[str, Any]) -> _Op:
         self._check_open()
-        model = ScoreResult.build(fields)
-        if model.scoreId is None:
-            raise ValidationError(
-                "scoreId: required field is missing; the Plexus API refuses a "
-                "create without it (its byItemIdAndTypeAndScoreIdAndUpdatedAt "
-                "index needs the whole key)",
-                field="scoreId",
-            )
+        model = _creatable(ScoreResult.build(fields))
         if model.id in self._unsent or model.id in self._inflight:
             raise ValidationError(
                 f"id: {model.id!r} was already submitted to this client", field="id"
@@ -667,13 +660,7 @@ class ScoreResultQueue:
         """Deliver creates in the caller's task, as one request (batch_create)."""
         self._start()
         ops = []
-        for model in results:
-            if model.scoreId is None:
-                raise ValidationError(
-                    "scoreId: required field is missing; the Plexus API refuses "
-                    "a create without it",
-                    field="scoreId",
-                )
+        for model in map(_creatable, results):
             op = _Op("create", model.id, model.to_input(), model)
             op.handles.append(PendingScoreResult(model.id, self))
             ops.append(op)
@@ -685,7 +672,6 @@ class ScoreResultQueue:
     async def _deliver(self, ops: list[_Op], *, track: bool = True) -> None:
         """Send `ops` as one request, retrying and splitting, until all settle."""
         remaining = [op for op in ops if not op.settled]
-        last: BaseException | None = None
         try:
             async for attempt in retrying(
                 self._retry, f"batch of {len(ops)}", on_retry=self._count_retry
@@ -978,6 +964,18 @@ def _aliases(creates: list[_Op], updates: list[_Op]) -> list[tuple[str, _Op]]:
     return [(f"c{i}", op) for i, op in enumerate(creates)] + [
         (f"u{i}", op) for i, op in enumerate(updates)
     ]
+
+
+def _creatable(model: ScoreResult) -> ScoreResult:
+    """The model itself, if the real API would accept a create of it."""
+    if model.scoreId is None:
+        raise ValidationError(
+            "scoreId: required field is missing; the Plexus API refuses a create "
+            "without it (its byItemIdAndTypeAndScoreIdAndUpdatedAt index needs "
+            "the whole key)",
+            field="scoreId",
+        )
+    return model
 
 
 def _fields_of(wire: dict[str, Any]) -> dict[str, Any]:

@@ -151,9 +151,11 @@ class PlexusClient:
     """Blocking client for the Plexus dashboard API, with a batching queue.
 
     Takes `AsyncPlexusClient`'s arguments, plus the anyio `backend` of its
-    background loop. Safe to share between threads and across `os.fork()`.
-    Use it as `with PlexusClient() as client:`, or call `close()` when done;
-    a client still open at interpreter exit is drained then.
+    background loop. Safe to share between threads and across `os.fork()`,
+    except that a spool (`BatchConfig.spool_path`) belongs to one process: with
+    one, make the client in each worker after the fork. Use it as
+    `with PlexusClient() as client:`, or call `close()` when done; a client
+    still open at interpreter exit is drained then.
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class PlexusClient:
         # the loop that runs it starts on first use, which keeps a pre-forking
         # server's parent free of threads until it logs something itself.
         self._unstarted: AsyncPlexusClient | None = AsyncPlexusClient(**self._options)
+        self._unstarted_pid = os.getpid()
         self.api_url = self._unstarted.api_url
         self._loop: _Loop | None = None
         self._closed = False
@@ -219,8 +222,8 @@ class PlexusClient:
             if self._closed:
                 return FlushReport(committed=0, failed=0)
             loop = self._loop if self._owns(self._loop) else None
-            if loop is None and self._unstarted is not None:
-                # Never used here: start a loop only to release its connections.
+            if loop is None and self._unstarted_here():
+                # Never used: start a loop only to release what the client holds.
                 loop = self._start_loop()
             self._closed = True
         if loop is None:
@@ -325,18 +328,24 @@ class PlexusClient:
             return self._start_loop()
 
     def _start_loop(self) -> _Loop:
-        # Called with _lock held. A loop inherited through fork is the
-        # parent's, along with every result it holds: leave it alone and start
-        # afresh. A client never started has no connections or results, so
-        # whichever process gets to it first may use its copy.
+        # Called with _lock held. Whatever was inherited through fork is the
+        # parent's, the loop with every result it holds and even a client never
+        # started (it may hold a spool's database and lock): leave it alone and
+        # start afresh.
         if self._loop is not None:
             _left_behind.append(self._loop)
-        client = self._unstarted or AsyncPlexusClient(**self._options)
+        client = self._unstarted
+        if client is None or self._unstarted_pid != os.getpid():
+            _left_behind.append(client)
+            client = AsyncPlexusClient(**self._options)
         self._unstarted = None
         loop = _Loop(client, self._backend)
         _open_loops.add(loop)
         self._loop = loop
         return loop
+
+    def _unstarted_here(self) -> bool:
+        return self._unstarted is not None and self._unstarted_pid == os.getpid()
 
     @staticmethod
     def _owns(loop: _Loop | None) -> bool:

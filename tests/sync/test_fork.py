@@ -9,11 +9,12 @@ import signal
 import traceback
 import warnings
 from collections import Counter
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
-from plexus_async import BatchConfig
+from plexus_async import BatchConfig, SpoolLocked
 from plexus_async.server import LocalPlexusServer
 from plexus_async.sync import PlexusClient
 
@@ -108,3 +109,37 @@ def test_forked_child_gets_a_client_of_its_own(
     creates = server.requests.fields().count("createScoreResult")
     assert creates == len(parent_ids) + CHILD_RESULTS
     assert set(server.requests.statuses()) == {200}
+
+
+def test_a_spool_stays_with_the_process_that_opened_it(
+    server: LocalPlexusServer, api_key: str, tmp_path: Path
+) -> None:
+    """The child builds its own client rather than share the parent's spool
+    database and lock; the spool's lock then tells it to use a file of its own."""
+    batch = BatchConfig(max_latency=30.0, spool_path=tmp_path / "spool.db")
+    client = PlexusClient(server.url, api_key, batch=batch, retry=FAST_RETRY)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(30)
+            client.log_score(1, "child-item", **score_fields(1))
+            code = 2  # The child wrote to the parent's spool.
+        except SpoolLocked:
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    _, status = os.waitpid(pid, 0)
+    ids = [client.log_score(n, f"parent-item-{n}", **score_fields(n)) for n in range(3)]
+    report = client.close(timeout=20)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (report.committed, report.failed) == (3, 0)
+    assert sorted(server.store.ids()) == sorted(ids)

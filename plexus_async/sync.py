@@ -101,20 +101,24 @@ _lock = threading.Lock()
 _open_loops: set[_Loop] = set()
 """Loops of this process not closed yet; the exit hook drains them."""
 _left_behind: list[object] = []
-"""A forked child's copies of its parent's loops, kept so they are never
-finalised: finalising them would act on the parent's connections."""
+"""A forked child's copies of its parent's loops and clients, kept so they are
+never finalised: that would act on the parent's connections and files."""
 
 
 def _close_at_exit() -> None:
     # A script that forgets close() still delivers what it logged. atexit runs
     # before daemon threads stop, so the loops are still there to drain.
     for loop in list(_open_loops):
-        if loop.pid == os.getpid():
+        if loop.pid != os.getpid():
+            continue
+        try:
             held = loop.portal.call(_held, loop.client)
             logger.info(
                 "PlexusClient was not closed; delivering %d result(s) at exit", held
             )
             loop.close(None)
+        except Exception:
+            logger.exception("PlexusClient could not be closed at exit")
 
 
 async def _held(client: AsyncPlexusClient) -> int:

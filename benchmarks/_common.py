@@ -44,11 +44,11 @@ class Sizes:
 
 FULL = Sizes(
     overhead_results=100_000,
-    loopback_results=5_000,
+    loopback_results=4_000,
     loopback_producers=16,
     loopback_rounds=3,
     remote_results=2_000,
-    latency_seconds=10.0,
+    latency_seconds=8.0,
     latency_rates=(15, 200),
     memory_totals=(100_000, 1_000_000),
 )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -83,9 +85,56 @@ def describe() -> dict[str, Any]:
 
 
 def summary(machine: dict[str, Any]) -> str:
-    """One line for the table's caption."""
-    return (
+    """The table's caption: the machine, and how busy others kept it."""
+    caption = (
         f"{machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gb']} GB; {machine['python']}; {machine['os']}; "
-        f"commit {machine['commit']}; load {machine['load_average_at_start']}"
+        f"commit {machine['commit']}"
     )
+    others = machine.get("other_processes_cores") or {}
+    if any(cores is not None for cores in others.values()):
+        busy = ", ".join(
+            f"{name} {cores:.2f}" for name, cores in others.items() if cores is not None
+        )
+        caption += f"\ncores kept busy by other processes meanwhile: {busy}"
+    return caption
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used (Linux only)."""
+    try:
+        with open("/proc/stat") as file:
+            fields = [int(x) for x in file.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+class OtherLoad:
+    """How many cores other processes kept busy while a scenario ran.
+
+    The machine may be shared; a figure measured while others ran is not
+    comparable with one measured on an idle machine, so each run says so.
+    """
+
+    def __enter__(self) -> OtherLoad:
+        self.cores: float | None = None
+        self._wall = time.perf_counter()
+        self._busy = _busy_seconds()
+        self._own = _own_seconds()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        busy = _busy_seconds()
+        if busy is None or self._busy is None:
+            return
+        wall = time.perf_counter() - self._wall
+        others = (busy - self._busy) - (_own_seconds() - self._own)
+        self.cores = max(0.0, others / wall)

@@ -69,6 +69,10 @@ def show(outcomes: list[Outcome], caption: str, *, use_rich: bool = True) -> Non
         print(plain(outcomes, caption))
         return
 
+    console = Console()
+    if not console.is_terminal:
+        # Piped to a file or a CI log: do not wrap the table at 80 columns.
+        console = Console(width=170)
     table = Table(title="plexus-async benchmarks", caption=caption)
     for header in HEADERS:
         justify = "right" if header in ("value", "ratio") else "left"
@@ -77,7 +81,7 @@ def show(outcomes: list[Outcome], caption: str, *, use_rich: bool = True) -> Non
         for row in outcome.rows:
             table.add_row(*_cells(row))
         table.add_section()
-    Console().print(table)
+    console.print(table)
 
 
 def write_json(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import latency, loopback, memory, overhead
 from ._common import FULL, QUICK, Outcome, Sizes
-from ._machine import describe, load_average, summary
+from ._machine import OtherLoad, describe, load_average, summary
 from ._report import markdown, show, write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -37,12 +37,16 @@ def run_all(
     started = time.perf_counter()
     outcomes: list[Outcome] = []
     seconds: dict[str, float] = {}
+    others: dict[str, float | None] = {}
     for name in names:
         echo(f"running {name} ...")
         began = time.perf_counter()
-        outcomes.append(SCENARIOS[name](sizes))
+        with OtherLoad() as load:
+            outcomes.append(SCENARIOS[name](sizes))
         seconds[name] = time.perf_counter() - began
+        others[name] = load.cores
     machine["load_average_at_end"] = load_average()
+    machine["other_processes_cores"] = others
 
     caption = summary(machine)
     show(outcomes, caption, use_rich=use_rich)

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +211,20 @@ def salvage(path: Path) -> list[SpoolRow]:
     return rows
 
 
+_LOCK_FILES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _close_inherited_locks() -> None:
+    # A forked child shares its parent's lock; closing the child's copy keeps
+    # the lock with the parent alone, so it ends when the parent ends.
+    for handle in list(_LOCK_FILES):
+        handle.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 def _acquire_process_lock(path: Path) -> Any:
     import fcntl
 
@@ -229,4 +244,5 @@ def _acquire_process_lock(path: Path) -> Any:
     handle.truncate()
     handle.write(f"process {os.getpid()}")
     handle.flush()
+    _LOCK_FILES.add(handle)
     return handle

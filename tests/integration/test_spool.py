@@ -276,3 +276,29 @@ def test_sigkill_in_the_middle_loses_no_submitted_result(
     assert set(returned) <= stored
     assert all(count == 1 for count in items.values())
     assert leftover(path) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_keep_its_parents_spool_locked(tmp_path: Path) -> None:
+    """The lock ends with the process that took it, even if it forked."""
+    path = tmp_path / "spool.db"
+    script = f"""
+import os, sys, time
+from plexus_async._spool import Spool
+spool = Spool({str(path)!r})
+if os.fork() == 0:
+    # Let go of the pipes so the test does not wait for this child.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    time.sleep(3)
+    os._exit(0)
+print("parent", os.getpid(), flush=True)
+os._exit(0)
+"""
+    parent = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT
+    )
+    assert parent.returncode == 0, parent.stderr
+    # The parent is gone while its child still sleeps: the spool is free.
+    Spool(path).close()

@@ -22,6 +22,13 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _ratio(ratio: float) -> str:
+    if math.isnan(ratio):
+        return "n/a"
+    # Three decimals below 10x, so 1.002x does not read as a bare 1x.
+    return f"{ratio:.1f}x" if ratio >= 10 else f"{ratio:.3f}x"
+
+
 def _cells(row: Row) -> tuple[str, ...]:
     verdict = {True: " ✓", False: " ✗", None: ""}[row.met]
     return (
@@ -29,7 +36,7 @@ def _cells(row: Row) -> tuple[str, ...]:
         row.metric,
         f"{_number(row.value)} {row.unit}",
         f"{_number(row.baseline_value)} {row.unit} ({row.baseline})",
-        f"{row.ratio:.3g}x" if not math.isnan(row.ratio) else "n/a",
+        _ratio(row.ratio),
         f"{row.target}{verdict}",
     )
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
+import orjson
 
 from . import _graphql
 from ._config import (
@@ -143,6 +144,7 @@ class AsyncPlexusClient:
             raise ConfigurationError(f"no API key: pass api_key= or set {API_KEY_ENV}")
 
         self.api_url = _check_url(url)
+        self._url = httpx.URL(self.api_url)
         self.batch_config = batch or BatchConfig()
         self.retry_config = retry or RetryConfig()
         self.timeout = timeout
@@ -233,7 +235,7 @@ class AsyncPlexusClient:
             self.score_results._count_request(len(body))
             started = time.perf_counter()
             try:
-                response = await self._http.post(self.api_url, content=body)
+                response = await self._http.post(self._url, content=body)
             except httpx.TransportError:
                 gate.failed()
                 raise
@@ -249,7 +251,7 @@ class AsyncPlexusClient:
         status = response.status_code
         if status == 200:
             try:
-                decoded = response.json()
+                decoded = orjson.loads(response.content)
             except ValueError:
                 gate.failed()
                 raise RetryableStatus(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.abc
 import httpx
+import orjson
 import sniffio
 
 from . import _graphql
@@ -38,7 +39,7 @@ from ._errors import (
     ScoreResultRejected,
     ValidationError,
 )
-from ._models import ScoreResult, ScoreResultUpdate, encode_fields, parse_datetime
+from ._models import ScoreResult, ScoreResultUpdate
 from ._retry import is_retryable, retrying
 from ._spool import Spool
 
@@ -92,40 +93,45 @@ class PendingScoreResult:
     Cancelling a task that awaits it cancels only that wait, never delivery.
     """
 
-    __slots__ = ("_error", "_event", "_queue", "_result", "id")
+    __slots__ = ("_done", "_error", "_event", "_queue", "_record", "_result", "id")
 
     def __init__(self, id: str, queue: ScoreResultQueue) -> None:
         self.id = id
         """The client-generated id, known at once."""
         self._queue = queue
-        self._event = anyio.Event()
+        # Made only when someone waits: most handles are never awaited.
+        self._event: anyio.Event | None = None
+        self._done = False
+        self._record: dict[str, Any] | None = None
         self._result: ScoreResult | None = None
         self._error: PlexusError | None = None
 
     def __repr__(self) -> str:
         state = (
             "pending"
-            if not self.done()
+            if not self._done
             else ("failed" if self._error is not None else "committed")
         )
         return f"<PendingScoreResult id={self.id!r} {state}>"
 
     def done(self) -> bool:
         """Whether the result has settled (committed or failed)."""
-        return self._event.is_set()
+        return self._done
 
     def result(self) -> ScoreResult:
         """The stored result; raises its error, or `RuntimeError` while pending."""
-        if not self.done():
+        if not self._done:
             raise RuntimeError(f"result {self.id} has not settled yet")
         if self._error is not None:
             raise self._error
-        assert self._result is not None
+        if self._result is None:
+            assert self._record is not None
+            self._result = ScoreResult.from_dict(self._record, self._queue._client)
         return self._result
 
     def exception(self) -> PlexusError | None:
         """The error it failed with, or None; `RuntimeError` while pending."""
-        if not self.done():
+        if not self._done:
             raise RuntimeError(f"result {self.id} has not settled yet")
         return self._error
 
@@ -133,25 +139,38 @@ class PendingScoreResult:
         return self._wait().__await__()
 
     async def _wait(self) -> ScoreResult:
-        await self._event.wait()
+        await self._settled()
         return self.result()
+
+    async def _settled(self) -> None:
+        if not self._done:
+            if self._event is None:
+                self._event = anyio.Event()
+            await self._event.wait()
 
     async def update(self, **fields: Any) -> ScoreResult:
         """Update this result (after its create) and return it as stored."""
-        companions = (
-            self._result.companions()
-            if self._result is not None and self._error is None
-            else {}
-        )
+        companions = self._record_companions()
         pending = await self._queue.submit_update(self.id, **{**companions, **fields})
         return await pending
 
-    def _settle(self, result: ScoreResult | None, error: PlexusError | None) -> None:
-        if self._event.is_set():
+    def _record_companions(self) -> dict[str, Any]:
+        if not self._done or self._error is not None or self._record is None:
+            return {}
+        return {
+            name: self._record[name]
+            for name in _graphql.UPDATE_COMPANIONS
+            if self._record.get(name) is not None
+        }
+
+    def _settle(self, record: dict[str, Any] | None, error: PlexusError | None) -> None:
+        if self._done:
             return
-        self._result = result
+        self._record = record
         self._error = error
-        self._event.set()
+        self._done = True
+        if self._event is not None:
+            self._event.set()
 
 
 class _Op:
@@ -166,7 +185,6 @@ class _Op:
         "id",
         "input",
         "kind",
-        "model",
         "replayed",
         "result",
         "size",
@@ -174,22 +192,18 @@ class _Op:
     )
 
     def __init__(
-        self,
-        kind: Literal["create", "update"],
-        id: str,
-        input: dict[str, Any],
-        model: ScoreResult | None,
+        self, kind: Literal["create", "update"], id: str, input: dict[str, Any]
     ) -> None:
         self.kind = kind
         self.id = id
         self.input = input
-        self.model = model
         self.handles: list[PendingScoreResult] = []
         self.attempts = 0
         self.replayed = False
         """Sent by an earlier process (a replayed dead letter): it may be stored."""
         self.enqueued = 0.0
-        self.result: ScoreResult | None = None
+        self.result: dict[str, Any] | None = None
+        """The stored record, in wire form, once committed."""
         self.error: PlexusError | None = None
         self.encoded = b""
         self.size = 0
@@ -197,7 +211,7 @@ class _Op:
         self.encode()
 
     def encode(self) -> None:
-        self.encoded = json.dumps(self.input, separators=(",", ":")).encode()
+        self.encoded = orjson.dumps(self.input)
         overhead = _CREATE_OVERHEAD if self.kind == "create" else _UPDATE_OVERHEAD
         self.size = len(self.encoded) + overhead
 
@@ -205,20 +219,17 @@ class _Op:
     def settled(self) -> bool:
         return self.result is not None or self.error is not None
 
-    def merge(self, update: ScoreResultUpdate, wire: dict[str, Any]) -> None:
+    def merge(self, wire: dict[str, Any]) -> None:
         """Fold a later update into this unsent operation (last writer wins)."""
         self.input.update(wire)
-        if self.model is not None:
-            changes = {name: getattr(update, name) for name in update.model_fields_set}
-            self.model = self.model.model_copy(update=changes)
         self.encode()
 
-    def fill_companions(self, record: ScoreResult) -> None:
+    def fill_companions(self, record: dict[str, Any]) -> None:
         """Take missing index companions from the record this update follows."""
         missing = self.missing_companions()
-        if missing:
-            known = encode_fields(record, missing)
-            self.input.update({k: v for k, v in known.items() if v is not None})
+        known = {k: record[k] for k in missing if record.get(k) is not None}
+        if known:
+            self.input.update(known)
             self.encode()
 
     def missing_companions(self) -> list[str]:
@@ -353,7 +364,7 @@ class ScoreResultQueue:
         if existing is not None and existing.replayed:
             # A recovered create may be stored already; merged fields would
             # be lost when it turns out so. Send the update after it instead.
-            op = _Op("update", id, {"id": id, **wire}, None)
+            op = _Op("update", id, {"id": id, **wire})
             op.spool_seqs.extend(seqs)
             op.handles.append(handle)
             self._unsent[id] = op
@@ -361,14 +372,14 @@ class ScoreResultQueue:
             return handle
         if existing is not None:
             before = existing.size
-            existing.merge(update, wire)
+            existing.merge(wire)
             existing.handles.append(handle)
             existing.spool_seqs.extend(seqs)
             if self._blocked.get(id) is not existing:
                 self._ready_bytes += existing.size - before
             return handle
 
-        op = _Op("update", id, {"id": id, **wire}, None)
+        op = _Op("update", id, {"id": id, **wire})
         op.spool_seqs.extend(seqs)
         op.handles.append(handle)
         self._unsent[id] = op
@@ -386,10 +397,7 @@ class ScoreResultQueue:
         if kind == "update":
             fields = ScoreResult.from_dict(wire).model_dump(include=set(wire) - {"id"})
             return await self.submit_update(str(wire["id"]), **fields)
-        model = ScoreResult.build(
-            ScoreResult.from_dict(wire).model_dump(include=set(wire))
-        )
-        op = _Op("create", model.id, model.to_input(), model)
+        op = _create_op(ScoreResult.wire_of(_fields_of(wire)))
         op.replayed = True
         await self._wait_for_room()
         return self._enqueue_create(op)
@@ -416,12 +424,11 @@ class ScoreResultQueue:
 
     def _build_create(self, fields: dict[str, Any]) -> _Op:
         self._check_open()
-        model = _creatable(ScoreResult.build(fields))
-        if model.id in self._unsent or model.id in self._inflight:
+        op = _create_op(ScoreResult.wire_of(fields))
+        if op.id in self._unsent or op.id in self._inflight:
             raise ValidationError(
-                f"id: {model.id!r} was already submitted to this client", field="id"
+                f"id: {op.id!r} was already submitted to this client", field="id"
             )
-        op = _Op("create", model.id, model.to_input(), model)
         self._check_size(op.size)
         return op
 
@@ -507,14 +514,13 @@ class ScoreResultQueue:
                     update = ScoreResultUpdate.build(fields)
                     self._enqueue_update(row.id, update, update.to_input(), [row.seq])
                     continue
-                model = ScoreResult.build(_fields_of(row.input))
-                op = _Op("create", model.id, model.to_input(), model)
+                op = _create_op(ScoreResult.wire_of(_fields_of(row.input)))
                 op.replayed = True
                 op.spool_seqs.append(row.seq)
                 self._enqueue_create(op)
             except PlexusError as exc:
                 # A row that can no longer be sent must not block the rest.
-                op = _Op(row.kind, row.id, row.input, None)  # type: ignore[arg-type]
+                op = _Op(row.kind, row.id, row.input)  # type: ignore[arg-type]
                 op.spool_seqs.append(row.seq)
                 op.handles.append(PendingScoreResult(row.id, self))
                 self._hold(1)
@@ -660,9 +666,9 @@ class ScoreResultQueue:
         """Deliver creates in the caller's task, as one request (batch_create)."""
         self._start()
         ops = []
-        for model in map(_creatable, results):
-            op = _Op("create", model.id, model.to_input(), model)
-            op.handles.append(PendingScoreResult(model.id, self))
+        for model in results:
+            op = _create_op(model.to_input())
+            op.handles.append(PendingScoreResult(op.id, self))
             ops.append(op)
         await self._deliver(ops, track=False)
         return [op.handles[0] for op in ops]
@@ -741,7 +747,7 @@ class ScoreResultQueue:
             record = data.get(alias)
             op_errors = errors.get(alias, [])
             if record is not None and not op_errors:
-                self._commit(op, self._result_of(op, record), track)
+                self._commit(op, self._record_of(op, record), track)
                 continue
             error = op_errors[0] if op_errors else None
             if error is None:
@@ -784,18 +790,12 @@ class ScoreResultQueue:
             + b"}}"
         )
 
-    def _result_of(self, op: _Op, record: dict[str, Any]) -> ScoreResult:
+    def _record_of(self, op: _Op, answer: dict[str, Any]) -> dict[str, Any]:
+        """The stored record: an update's answer, or what a create sent plus
+        the fields the server added (batched creates select only those)."""
         if op.kind == "update":
-            return ScoreResult.from_dict(record, self._client)
-        assert op.model is not None
-        stamps = {
-            name: parse_datetime(record[name])
-            for name in ("createdAt", "updatedAt")
-            if record.get(name)
-        }
-        result = op.model.model_copy(update=stamps)
-        result._client = self._client
-        return result
+            return answer
+        return {**op.input, **answer}
 
     async def _fill_companions(self, ops: list[_Op], track: bool) -> None:
         lacking = [op for op in ops if op.kind == "update" and op.missing_companions()]
@@ -830,14 +830,14 @@ class ScoreResultQueue:
                 logger.debug(
                     "result %s was already stored by an earlier attempt", op.id
                 )
-                self._commit(op, ScoreResult.from_dict(record, self._client), track)
+                self._commit(op, record, track)
 
     # -- settling -------------------------------------------------------
 
-    def _commit(self, op: _Op, result: ScoreResult, track: bool = True) -> None:
-        op.result = result
+    def _commit(self, op: _Op, record: dict[str, Any], track: bool = True) -> None:
+        op.result = record
         for handle in op.handles:
-            handle._settle(result, None)
+            handle._settle(record, None)
         if track:
             self._counts["committed"] += len(op.handles)
             self._release(op)
@@ -966,16 +966,16 @@ def _aliases(creates: list[_Op], updates: list[_Op]) -> list[tuple[str, _Op]]:
     ]
 
 
-def _creatable(model: ScoreResult) -> ScoreResult:
-    """The model itself, if the real API would accept a create of it."""
-    if model.scoreId is None:
+def _create_op(wire: dict[str, Any]) -> _Op:
+    """A create of `wire`, if the real API would accept one."""
+    if wire.get("scoreId") is None:
         raise ValidationError(
             "scoreId: required field is missing; the Plexus API refuses a create "
             "without it (its byItemIdAndTypeAndScoreIdAndUpdatedAt index needs "
             "the whole key)",
             field="scoreId",
         )
-    return model
+    return _Op("create", wire["id"], wire)
 
 
 def _fields_of(wire: dict[str, Any]) -> dict[str, Any]:
@@ -1036,7 +1036,7 @@ async def _wait_report(
     deadline = math.inf if timeout is None else timeout
     with anyio.move_on_after(deadline) as scope:
         for handle in handles:
-            await handle._event.wait()
+            await handle._settled()
     committed = sum(1 for h in handles if h.done() and h._error is None)
     failed = sum(1 for h in handles if h.done() and h._error is not None)
     pending = [h.id for h in handles if not h.done()]

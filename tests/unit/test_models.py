@@ -101,15 +101,23 @@ def test_decimal_datetime_and_uuid_in_metadata_become_strings() -> None:
     ident = uuid.UUID(int=7)
     result = build(value="x", metadata={"d": Decimal("1.10"), "t": moment, "u": ident})
     expected = {"d": "1.10", "t": moment.isoformat(), "u": str(ident)}
-    assert result.metadata == expected
     assert json.loads(result.to_input()["metadata"]) == expected
+    assert ScoreResult.from_dict(result.to_input()).metadata == expected
 
 
-def test_metadata_is_a_snapshot_of_the_callers_dict() -> None:
+def test_the_wire_form_is_a_snapshot_of_the_callers_dict() -> None:
     data = {"label": "Yes"}
-    result = build(value="x", metadata=data)
+    wire = ScoreResult.wire_of({**BASE, "value": "x", "metadata": data})
     data["label"] = "No"
-    assert json.loads(result.to_input()["metadata"]) == {"label": "Yes"}
+    assert json.loads(wire["metadata"]) == {"label": "Yes"}
+
+
+def test_new_ids_are_version_4_uuids() -> None:
+    from plexus_async._models import new_id
+
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
 
 
 def test_wire_form_follows_the_api() -> None:

@@ -51,6 +51,8 @@ def new_id() -> str:
 
 def normalize_keys(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Map snake_case keywords to camelCase; giving both spellings is an error."""
+    if fields.keys().isdisjoint(SNAKE_TO_CAMEL):
+        return dict(fields)
     out: dict[str, Any] = {}
     for key, value in fields.items():
         name = SNAKE_TO_CAMEL.get(key, key)
@@ -100,12 +102,17 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"a {type(obj).__name__} is not JSON-serialisable")
 
 
+# One encoder for every AWSJSON value: `json.dumps` with options builds a new
+# one per call.
+_ENCODER = json.JSONEncoder(
+    default=_json_default, allow_nan=False, separators=(",", ":")
+)
+
+
 def encode_json(field: str, value: Any) -> str:
     """Encode an AWSJSON field, naming the field when the value cannot be."""
     try:
-        return json.dumps(
-            value, default=_json_default, allow_nan=False, separators=(",", ":")
-        )
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         reason = str(exc)
         if "Circular reference" in reason:

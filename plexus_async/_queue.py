@@ -348,12 +348,11 @@ class ScoreResultQueue:
             )
             seqs.append(seq)
         self._check_open()
-        return self._enqueue_update(id, update, wire, seqs)
+        return self._enqueue_update(id, wire, seqs)
 
     def _enqueue_update(
         self,
         id: str,
-        update: ScoreResultUpdate,
         wire: dict[str, Any],
         seqs: list[int],
         handle: PendingScoreResult | None = None,
@@ -512,7 +511,7 @@ class ScoreResultQueue:
                     fields = _fields_of(row.input)
                     fields.pop("id", None)
                     update = ScoreResultUpdate.build(fields)
-                    self._enqueue_update(row.id, update, update.to_input(), [row.seq])
+                    self._enqueue_update(row.id, update.to_input(), [row.seq])
                     continue
                 op = _create_op(ScoreResult.wire_of(_fields_of(row.input)))
                 op.replayed = True

@@ -40,6 +40,9 @@ class Sizes:
     latency_rates: tuple[int, ...]
     memory_totals: tuple[int, int]
     """A smaller total, then the large one: peak RSS must not grow with it."""
+    spool_results: int
+    """Results per instant-transport trial with the spool on and off."""
+    spool_rounds: int
 
 
 FULL = Sizes(
@@ -51,6 +54,8 @@ FULL = Sizes(
     latency_seconds=8.0,
     latency_rates=(15, 200),
     memory_totals=(100_000, 1_000_000),
+    spool_results=20_000,
+    spool_rounds=3,
 )
 QUICK = Sizes(
     overhead_results=5_000,
@@ -61,6 +66,8 @@ QUICK = Sizes(
     latency_seconds=2.0,
     latency_rates=(15, 200),
     memory_totals=(10_000, 50_000),
+    spool_results=2_000,
+    spool_rounds=1,
 )
 TINY = Sizes(
     overhead_results=200,
@@ -71,6 +78,8 @@ TINY = Sizes(
     latency_seconds=0.3,
     latency_rates=(50,),
     memory_totals=(300, 600),
+    spool_results=100,
+    spool_rounds=1,
 )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import latency, loopback, memory, overhead
+from . import latency, loopback, memory, overhead, spool
 from ._common import FULL, QUICK, Outcome, Sizes
 from ._machine import OtherLoad, describe, load_average, summary
 from ._report import markdown, show, write_json
@@ -21,6 +21,9 @@ SCENARIOS: dict[str, Callable[[Sizes], Outcome]] = {
     ),
     latency.NAME: lambda s: latency.run(s.latency_rates, s.latency_seconds),
     memory.NAME: lambda s: memory.run(s.memory_totals),
+    spool.NAME: lambda s: spool.run(
+        s.spool_results, s.loopback_results, s.loopback_producers, s.spool_rounds
+    ),
 }
 
 

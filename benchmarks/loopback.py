@@ -57,7 +57,12 @@ WAYS: dict[str, Producer] = {
 
 
 async def _drive(
-    url: str, producer: Producer, total: int, producers: int, offset: int
+    url: str,
+    producer: Producer,
+    total: int,
+    producers: int,
+    offset: int,
+    batch: BatchConfig | None = None,
 ) -> tuple[float, int]:
     """Run `producers` tasks splitting `total` results; return (seconds, stored)."""
     counts: list[int] = []
@@ -66,7 +71,7 @@ async def _drive(
         counts.append(await producer(client, share))
 
     bounds = [offset + total * k // producers for k in range(producers + 1)]
-    async with AsyncPlexusClient(url, API_KEY, batch=BatchConfig()) as client:
+    async with AsyncPlexusClient(url, API_KEY, batch=batch or BatchConfig()) as client:
         started = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for k in range(producers):
@@ -79,11 +84,17 @@ async def _drive(
 
 
 def _measure(
-    server: ServerProcess, producer: Producer, total: int, producers: int, offset: int
+    server: ServerProcess,
+    producer: Producer,
+    total: int,
+    producers: int,
+    batch: BatchConfig | None,
 ) -> dict[str, float]:
     before = server.cpu_seconds()
     cpu = time.process_time()
-    seconds, stored = anyio.run(_drive, server.url, producer, total, producers, offset)
+    seconds, stored = anyio.run(
+        _drive, server.url, producer, total, producers, 0, batch
+    )
     cpu = time.process_time() - cpu
     after = server.cpu_seconds()
     figures = {
@@ -97,17 +108,25 @@ def _measure(
     return figures
 
 
-def _trial(
-    producer: Producer, total: int, producers: int, latency: float
+def trial(
+    producer: Producer,
+    total: int,
+    producers: int,
+    latency: float = 0.0,
+    batch: BatchConfig | None = None,
 ) -> dict[str, float]:
-    """One measurement against a fresh server, so no way meets a fuller store."""
+    """One measurement against a fresh server, so no way meets a fuller store.
+
+    `batch` configures the measured client only (the warm-up uses defaults).
+    """
     with server_process(latency) as server:
         # Warm the server (imports, caches, SQLite) outside the timing.
         anyio.run(_drive, server.url, _batch_create_loop, 50, 2, 10_000_000)
-        trial = _measure(server, producer, total, producers, 0)
-    if trial["stored"] != total:
-        raise RuntimeError(f"{producer.__name__}: stored {trial['stored']} of {total}")
-    return trial
+        figures = _measure(server, producer, total, producers, batch)
+    if figures["stored"] != total:
+        stored = figures["stored"]
+        raise RuntimeError(f"{producer.__name__}: stored {stored} of {total}")
+    return figures
 
 
 def _compare(total: int, producers: int, rounds: int, latency: float) -> dict[str, Any]:
@@ -121,7 +140,7 @@ def _compare(total: int, producers: int, rounds: int, latency: float) -> dict[st
         names = list(WAYS)
         names = names[round % len(names) :] + names[: round % len(names)]
         for name in names:
-            trials[name].append(_trial(WAYS[name], total, producers, latency))
+            trials[name].append(trial(WAYS[name], total, producers, latency))
     median = {
         name: sorted(runs, key=lambda t: t["rate"])[len(runs) // 2]
         for name, runs in trials.items()

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from plexus_async import AsyncPlexusClient
+from plexus_async import AsyncPlexusClient, BatchConfig
 
 from ._common import API_KEY, INSTANT_URL, InstantAppSync, Outcome, Row, fields_for
 
@@ -32,10 +32,13 @@ async def stream(client: AsyncPlexusClient, total: int) -> None:
         raise RuntimeError(f"the instant transport run did not commit all: {report}")
 
 
-async def _timed_run(total: int) -> tuple[float, float, InstantAppSync, int]:
+async def timed_run(
+    total: int, batch: BatchConfig | None = None
+) -> tuple[float, float, InstantAppSync, int]:
+    """Stream `total` results; return (wall s, CPU s, the handler, committed)."""
     handler = InstantAppSync(keep=_SAMPLE_REQUESTS)
     async with AsyncPlexusClient(
-        INSTANT_URL, API_KEY, transport=handler.transport()
+        INSTANT_URL, API_KEY, batch=batch, transport=handler.transport()
     ) as client:
         wall = time.perf_counter()
         cpu = time.process_time()
@@ -70,8 +73,8 @@ def _json_dumps(body: dict[str, Any]) -> bytes:
 def run(total: int) -> Outcome:
     """Measure the SDK against the instant transport, and the encode/decode bound."""
     # Warm up imports, caches and the document cache outside the timing.
-    anyio.run(_timed_run, min(total, 2_000))
-    wall, cpu, handler, committed = anyio.run(_timed_run, total)
+    anyio.run(timed_run, min(total, 2_000))
+    wall, cpu, handler, committed = anyio.run(timed_run, total)
 
     sdk_cpu = (cpu - handler.cpu_seconds) / total
     bound = encode_decode_bound(handler.samples, _json_dumps, json.loads)

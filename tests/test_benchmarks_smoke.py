@@ -22,6 +22,12 @@ def test_every_scenario_produces_figures(tmp_path: Path) -> None:
             assert math.isfinite(row.value) and row.value > 0, row
             assert math.isfinite(row.baseline_value) and row.baseline_value > 0, row
 
+    spool = next(o for o in outcomes if o.name == "spool")
+    assert {row.metric.split(",")[0] for row in spool.rows} == {
+        "instant transport",
+        "loopback queue",
+    }
+
     written = json.loads(output.read_text())
     assert written["machine"]["cores"]
     assert {row["scenario"] for row in written["rows"]} == set(SCENARIOS)

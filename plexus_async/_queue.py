@@ -727,14 +727,18 @@ class ScoreResultQueue:
                 raise _WholeRequestRejected(str(exc)) from exc
             raise
 
-        data = response.get("data")
         errors = _graphql.errors_by_alias(response)
-        if not isinstance(data, dict):
-            whole = errors.get("", []) or [e for errs in errors.values() for e in errs]
+        whole = errors.pop("", [])
+        if whole:
+            # Errors without a path concern the document as a whole.
             if any(e.is_throttling for e in whole):
                 raise whole[0]
-            message = "; ".join(e.message for e in whole) or "no data in the response"
-            raise _WholeRequestRejected(message)
+            raise _WholeRequestRejected("; ".join(e.message for e in whole))
+        data = response.get("data")
+        if not isinstance(data, dict):
+            if not errors:
+                raise _WholeRequestRejected("the response has neither data nor errors")
+            data = {}  # Every field failed, each with its own error.
 
         if creates and self._config.mutation == "batch":
             _spread_batch_field(data, errors, len(creates))

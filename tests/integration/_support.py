@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+
 from plexus_async import AsyncPlexusClient, RetryConfig
 from plexus_async.server import LocalPlexusServer
 
@@ -30,3 +32,12 @@ def result_fields(n: int, **extra: Any) -> dict[str, Any]:
 def stored_ids(server: LocalPlexusServer) -> list[str]:
     """Every stored id, duplicates kept (the store has one row per id)."""
     return [record["id"] for record in server.store.all()]
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `predicate()` holds, checking every 10 ms, or fail."""
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError(f"condition not met within {timeout} s")

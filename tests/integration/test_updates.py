@@ -16,7 +16,7 @@ from plexus_async import (
 )
 from plexus_async.server import LocalPlexusServer
 
-from ._support import ClientFactory, result_fields
+from ._support import ClientFactory, eventually, result_fields
 
 
 async def test_update_submitted_before_its_create_was_sent_is_merged(
@@ -63,7 +63,7 @@ async def test_update_submitted_while_its_create_is_in_flight_waits_for_it(
         batch=BatchConfig(max_latency=0.01), transport=transport
     ) as client:
         created = await client.score_results.submit(**result_fields(1))
-        await anyio.sleep(0.1)  # the create is now in flight, held
+        await eventually(lambda: transport.calls == 1)  # in flight, held
         assert client.stats.in_flight == 1
         corrected = await client.score_results.submit_update(created.id, correct=False)
         await anyio.sleep(0.1)  # an update sent now would overtake the create
@@ -149,7 +149,7 @@ async def test_an_update_behind_a_failed_create_fails_too(
         taken = await ScoreResult.create(client, **result_fields(0))
         server.faults.latency = 0.2
         clash = await client.score_results.submit(**result_fields(1, id=taken.id))
-        await anyio.sleep(0.1)
+        await eventually(lambda: client.stats.in_flight == 1)
         follow = await client.score_results.submit_update(taken.id, correct=True)
         with pytest.raises(ScoreResultRejected):
             await clash

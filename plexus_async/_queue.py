@@ -307,10 +307,7 @@ class ScoreResultQueue:
         op = self._build_create(fields)
         await self._wait_for_room()
         if self._spool is not None:
-            seq = await anyio.to_thread.run_sync(
-                self._spool.add, op.id, "create", op.input
-            )
-            op.spool_seqs.append(seq)
+            op.spool_seqs.append(await self._spool.write(op.id, "create", op.input))
         return self._enqueue_create(op)
 
     def submit_nowait(self, **fields: Any) -> PendingScoreResult:
@@ -343,10 +340,7 @@ class ScoreResultQueue:
         await self._wait_for_room()
         seqs: list[int] = []
         if self._spool is not None:
-            seq = await anyio.to_thread.run_sync(
-                self._spool.add, id, "update", {"id": id, **wire}
-            )
-            seqs.append(seq)
+            seqs.append(await self._spool.write(id, "update", {"id": id, **wire}))
         self._check_open()
         return self._enqueue_update(id, wire, seqs)
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
+import orjson
+
 from ._errors import ConfigurationError
 
 logger = logging.getLogger("plexus_async")
@@ -38,6 +41,8 @@ CREATE TABLE IF NOT EXISTS spool (
 )
 """
 
+_INSERT = "INSERT INTO spool (id, kind, input, added) VALUES (?, ?, ?, ?)"
+
 
 class SpoolLocked(ConfigurationError):
     """Another process is using this spool file."""
@@ -53,6 +58,18 @@ class SpoolRow:
     input: dict[str, Any]
 
 
+class _Batch:
+    """Rows that go to disk in one transaction, and who waits for them."""
+
+    __slots__ = ("done", "error", "rows", "seqs")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, dict[str, Any]]] = []
+        self.seqs: list[int] = []
+        self.error: Exception | None = None
+        self.done = anyio.Event()
+
+
 class Spool:
     """A process-exclusive SQLite spool of unsettled results."""
 
@@ -61,6 +78,8 @@ class Spool:
         self._lock = threading.Lock()
         self._lock_file = _acquire_process_lock(self.path)
         self._deleted = 0
+        self._forming: _Batch | None = None
+        self._writing = False
         self.salvaged: list[SpoolRow] | None = None
         """Rows read back from a damaged file that was set aside, if any."""
         try:
@@ -104,7 +123,7 @@ class Spool:
         db = self._open()
         with self._lock:
             db.executemany(
-                "INSERT INTO spool (id, kind, input, added) VALUES (?, ?, ?, ?)",
+                _INSERT,
                 [(r.id, r.kind, json.dumps(r.input), time.time()) for r in rows],
             )
         self.salvaged = rows
@@ -114,14 +133,60 @@ class Spool:
 
     def add(self, id: str, kind: str, input: dict[str, Any]) -> int:
         """Write one row durably; return its sequence number."""
-        text = json.dumps(input, separators=(",", ":"))
+        [seq] = self.add_many([(id, kind, input)])
+        return seq
+
+    def add_many(self, rows: list[tuple[str, str, dict[str, Any]]]) -> list[int]:
+        """Write rows durably in one transaction; return their sequence numbers."""
+        now = time.time()
+        seqs: list[int] = []
         with self._lock:
-            cursor = self._db.execute(
-                "INSERT INTO spool (id, kind, input, added) VALUES (?, ?, ?, ?)",
-                (id, kind, text, time.time()),
-            )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+            self._db.execute("BEGIN")
+            try:
+                for id, kind, input in rows:
+                    cursor = self._db.execute(
+                        _INSERT, (id, kind, orjson.dumps(input).decode(), now)
+                    )
+                    assert cursor.lastrowid is not None
+                    seqs.append(cursor.lastrowid)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return seqs
+
+    async def write(self, id: str, kind: str, input: dict[str, Any]) -> int:
+        """Write one row off the event loop and return its sequence number.
+
+        Rows that arrive while a write is under way share the next
+        transaction, so concurrent submits pay for one thread hand-off, not
+        one each.
+        """
+        batch = self._forming
+        if batch is None:
+            batch = self._forming = _Batch()
+        index = len(batch.rows)
+        batch.rows.append((id, kind, input))
+        if self._writing:
+            await batch.done.wait()
+        else:
+            self._writing = True
+            try:
+                while self._forming is not None:
+                    current, self._forming = self._forming, None
+                    with anyio.CancelScope(shield=True):
+                        try:
+                            current.seqs = await anyio.to_thread.run_sync(
+                                self.add_many, current.rows
+                            )
+                        except Exception as exc:
+                            current.error = exc
+                    current.done.set()
+            finally:
+                self._writing = False
+        if batch.error is not None:
+            raise batch.error
+        return batch.seqs[index]
 
     def done(self, seqs: Iterable[int]) -> None:
         """Forget settled rows; compact now and then."""

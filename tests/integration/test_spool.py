@@ -302,3 +302,33 @@ os._exit(0)
     assert parent.returncode == 0, parent.stderr
     # The parent is gone while its child still sleeps: the spool is free.
     Spool(path).close()
+
+
+async def test_concurrent_writes_share_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    transactions: list[int] = []
+    real = spool.add_many
+
+    def counting(rows: list[tuple[str, str, dict[str, object]]]) -> list[int]:
+        transactions.append(len(rows))
+        return real(rows)
+
+    monkeypatch.setattr(spool, "add_many", counting)
+    seqs: dict[str, int] = {}
+
+    async def write(n: int) -> None:
+        seqs[f"id-{n}"] = await spool.write(f"id-{n}", "create", {"n": n})
+
+    async with anyio.create_task_group() as tg:
+        for n in range(50):
+            tg.start_soon(write, n)
+    rows = {row.id: row for row in spool.pending()}
+    spool.close()
+    assert sum(transactions) == 50 and len(transactions) < 50
+    assert len(set(seqs.values())) == 50
+    assert all(
+        rows[id].seq == seq and rows[id].input == {"n": int(id[3:])}
+        for id, seq in seqs.items()
+    )

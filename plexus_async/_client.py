@@ -22,6 +22,7 @@ from . import _graphql
 from ._config import (
     API_KEY_ENV,
     API_URL_ENV,
+    BREAKER_THRESHOLD,
     DEFAULT_TIMEOUT,
     BatchConfig,
     RetryConfig,
@@ -44,9 +45,6 @@ if TYPE_CHECKING:
     from ._queue import FailureCallback
 
 logger = logging.getLogger("plexus_async")
-
-BREAKER_THRESHOLD = 3
-"""Consecutive failed requests after which only one probe is let through."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -175,7 +173,8 @@ class AsyncPlexusClient:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<AsyncPlexusClient api_url={self.api_url!r} api_key='***' {state}>"
+        shown = self._url.copy_with(username=None, password=None)
+        return f"<AsyncPlexusClient api_url={str(shown)!r} api_key='***' {state}>"
 
     # -- lifecycle ------------------------------------------------------
 

@@ -19,6 +19,12 @@ MAX_REQUEST_BYTES = 1_000_000
 RETRY_AFTER_CAP = 30.0
 """Longest `Retry-After` we honour, in seconds."""
 
+BREAKER_THRESHOLD = 3
+"""Consecutive failed requests after which only one probe request is let through."""
+
+SPOOL_COMPACT_EVERY = 5_000
+"""Spool rows deleted between compactions (WAL checkpoint and VACUUM)."""
+
 DEFAULT_CODE = "200"
 DEFAULT_TYPE = "prediction"
 DEFAULT_STATUS = "COMPLETED"

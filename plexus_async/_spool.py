@@ -24,12 +24,11 @@ from typing import Any
 import anyio
 import orjson
 
+from ._config import SPOOL_COMPACT_EVERY
 from ._errors import ConfigurationError
 
 logger = logging.getLogger("plexus_async")
 
-COMPACT_EVERY = 5_000
-"""Deleted rows between compactions (checkpoint the WAL, return free pages)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -198,7 +197,7 @@ class Spool:
             self._db.executemany("DELETE FROM spool WHERE seq = ?", params)
             self._db.execute("COMMIT")
             self._deleted += len(params)
-            if self._deleted >= COMPACT_EVERY:
+            if self._deleted >= SPOOL_COMPACT_EVERY:
                 self._deleted = 0
                 self._compact()
 

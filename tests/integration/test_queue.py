@@ -24,7 +24,7 @@ from plexus_async import (
     ScoreResultRejected,
     ValidationError,
 )
-from plexus_async._client import BREAKER_THRESHOLD
+from plexus_async._config import BREAKER_THRESHOLD
 from plexus_async.server import LocalPlexusServer
 
 from ._support import ClientFactory, eventually, result_fields, stored_ids

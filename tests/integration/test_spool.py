@@ -119,7 +119,7 @@ async def test_a_second_user_of_a_spool_gets_a_clear_error(
 async def test_the_spool_is_compacted(
     make_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("plexus_async._spool.COMPACT_EVERY", 200)
+    monkeypatch.setattr("plexus_async._spool.SPOOL_COMPACT_EVERY", 200)
     path = tmp_path / "spool.db"
     sizes = []
     async with make_client(batch=spool_config(path, max_batch_size=50)) as client:

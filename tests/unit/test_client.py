@@ -246,3 +246,10 @@ async def test_a_closed_client_refuses_work() -> None:
         c.score_results.submit_nowait(
             value=1, itemId="i", accountId="a", scorecardId="s", scoreId="x"
         )
+
+
+async def test_repr_hides_credentials_in_the_url() -> None:
+    async with AsyncPlexusClient(
+        "https://user:hunter2@plexus.example.com/graphql", KEY
+    ) as c:
+        assert "hunter2" not in repr(c) and "plexus.example.com" in repr(c)

@@ -141,3 +141,40 @@ def test_every_command_documents_its_options(command: str) -> None:
     outcome = runner.invoke(app, [command, "--help"])
     assert outcome.exit_code == 0
     assert "--help" in outcome.output
+
+
+def test_demo_runs_against_a_configured_api_with_the_given_ids(
+    env: dict[str, str], server: LocalPlexusServer
+) -> None:
+    outcome = runner.invoke(
+        app,
+        [
+            "demo",
+            "--limit",
+            "40",
+            "--account-id",
+            "acct-real",
+            "--scorecard-id",
+            "card-real",
+            "--score-id",
+            "score-real",
+        ],
+        env=env,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "running against the real API" in outcome.output
+    assert "verification: OK" in outcome.output
+    records = server.store.all()
+    assert len(records) == 40
+    assert {(r["accountId"], r["scorecardId"], r["scoreId"]) for r in records} == {
+        ("acct-real", "card-real", "score-real")
+    }
+    # Only operations the real API has: no batchCreateScoreResults.
+    fields = {f for r in server.requests.snapshot() for f in r.fields}
+    assert "batchCreateScoreResults" not in fields
+    assert fields <= {
+        "createScoreResult",
+        "updateScoreResult",
+        "getScoreResult",
+        "listScoreResultByEvaluationId",
+    }

@@ -271,6 +271,7 @@ class ScoreResultQueue:
         self._on_failure = on_failure
         self._spool = Spool(config.spool_path) if config.spool_path else None
         self._spool_done: list[int] = []
+        self._dead_letters: list[str] = []
 
         self._ready: deque[_Op] = deque()
         self._ready_bytes = 0
@@ -578,6 +579,7 @@ class ScoreResultQueue:
         self._client._closed = True
         with anyio.CancelScope(shield=True):
             await self._client._http.aclose()
+            await self._persist_settled()
             if self._spool is not None:
                 await anyio.to_thread.run_sync(self._spool.close)
 
@@ -643,15 +645,23 @@ class ScoreResultQueue:
                     )
         finally:
             self._slots.release()
-            await self._forget_settled()
+            await self._persist_settled()
 
-    async def _forget_settled(self) -> None:
-        """Delete the spool rows of results that settled."""
-        if self._spool is None or not self._spool_done:
+    async def _persist_settled(self) -> None:
+        """Write pending dead letters, then forget the spool rows of what settled."""
+        if not self._dead_letters and not (self._spool and self._spool_done):
             return
+        lines, self._dead_letters = self._dead_letters, []
         seqs, self._spool_done = self._spool_done, []
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._spool.done, seqs)
+            await anyio.to_thread.run_sync(self._write_settled, lines, seqs)
+
+    def _write_settled(self, lines: list[str], seqs: list[int]) -> None:
+        if lines and self._dead_letter_path is not None:
+            with self._dead_letter_path.open("a", encoding="utf-8") as file:
+                file.writelines(lines)
+        if seqs and self._spool is not None:
+            self._spool.done(seqs)
 
     async def _deliver_now(
         self, results: Sequence[ScoreResult]
@@ -891,8 +901,9 @@ class ScoreResultQueue:
                 "attempts": op.attempts,
                 "failed_at": datetime.now(timezone.utc).isoformat(),
             }
-            with self._dead_letter_path.open("a", encoding="utf-8") as file:
-                file.write(json.dumps(line) + "\n")
+            # Written off the event loop by `_persist_settled`, before the
+            # result's spool rows are deleted.
+            self._dead_letters.append(json.dumps(line) + "\n")
             self._counts["dead_lettered"] += 1
         if self._on_failure is not None:
             try:
@@ -942,7 +953,7 @@ class ScoreResultQueue:
             self._wake()
             assert self._worker_done is not None
             await self._worker_done.wait()
-        await self._forget_settled()
+        await self._persist_settled()
         if self._spool is not None:
             await anyio.to_thread.run_sync(self._spool.close)
         return report

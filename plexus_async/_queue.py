@@ -933,20 +933,28 @@ class ScoreResultQueue:
             await self._worker_done.wait()
             # With a spool, what is left stays on disk for the next start.
             self._abandoning = self._spool is not None
-            leftover = self._live_ops()
+            leftover = [op for op in self._live_ops() if not op.settled]
+            unconfirmed = 0
             for op in leftover:
-                if not op.settled:
-                    self._fail(
-                        op,
-                        DeliveryError(
-                            f"not delivered within the {limit:g} s shutdown deadline",
-                            last_error=None,
-                            attempts=op.attempts,
-                        ),
+                if op.attempts:
+                    # A request carrying it went out; its answer never came.
+                    unconfirmed += 1
+                    reason = (
+                        f"delivery not confirmed within the {limit:g} s shutdown "
+                        "deadline: a request carrying it was sent and may have "
+                        "stored it (replaying its dead letter is safe)"
                     )
+                else:
+                    reason = f"not sent within the {limit:g} s shutdown deadline"
+                self._fail(
+                    op,
+                    DeliveryError(reason, last_error=None, attempts=op.attempts),
+                )
             logger.error(
-                "shutdown deadline passed: %d result(s) not delivered%s",
+                "shutdown deadline passed: %d result(s) not confirmed (%d of them "
+                "sent, outcome unknown)%s",
                 len(report.pending),
+                unconfirmed,
                 " and dead-lettered" if self._dead_letter_path else "",
             )
         else:

@@ -346,7 +346,7 @@ async def test_aclose_keeps_its_deadline_and_dead_letters_the_rest(
     assert time.monotonic() - started < 3
     assert report.timed_out and sorted(report.pending) == sorted(h.id for h in handles)
     assert all(isinstance(h.exception(), DeliveryError) for h in handles)
-    assert any("20 result(s) not delivered" in r.getMessage() for r in caplog.records)
+    assert any("20 result(s) not confirmed" in r.getMessage() for r in caplog.records)
     lines = [json.loads(line) for line in dead.read_text().splitlines()]
     assert {line["id"] for line in lines} == {h.id for h in handles}
 
@@ -496,3 +496,34 @@ async def test_reads_inside_a_batch_are_not_retried_on_their_own(
         with pytest.raises(DeliveryError):
             await handle
     assert len(server.requests) == retry.max_attempts
+
+
+async def test_results_in_flight_at_the_deadline_are_reported_as_unconfirmed(
+    make_client: ClientFactory, server: LocalPlexusServer, tmp_path: Path
+) -> None:
+    """They may be stored after all; replaying their dead letters settles
+    them without duplicates."""
+    server.faults.latency = 1.0
+    dead = tmp_path / "dead.jsonl"
+    client = make_client(dead_letter_path=dead, batch=BatchConfig(max_latency=0.01))
+    handles = [await client.score_results.submit(**result_fields(n)) for n in range(10)]
+    await eventually(lambda: client.stats.in_flight == 10)
+    report = await client.aclose(timeout=0.2)
+    assert report.timed_out
+    for handle in handles:
+        error = handle.exception()
+        assert isinstance(error, DeliveryError) and "not confirmed" in str(error)
+
+    await eventually(lambda: server.store.count() == 10)  # they were stored
+    server.faults.latency = 0
+    from typer.testing import CliRunner
+
+    from plexus_async.cli import app
+
+    env = {"PLEXUS_API_URL": server.url, "PLEXUS_API_KEY": "test-key"}
+    outcome = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(app, ["replay", str(dead)], env=env)
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "committed 10" in outcome.output
+    assert_stored_exactly(server, {h.id for h in handles})

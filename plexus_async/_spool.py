@@ -75,6 +75,7 @@ class Spool:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        _refuse_foreign(self.path)
         self._lock_file = _acquire_process_lock(self.path)
         self._deleted = 0
         self._forming: _Batch | None = None
@@ -231,6 +232,80 @@ class Spool:
         self._lock_file.close()
 
 
+class NotASpool(ConfigurationError):
+    """The file at a spool path holds something else."""
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Raise `NotASpool` unless `path` is absent, empty, or may be a spool.
+
+    A damaged spool still starts with SQLite's header and has no foreign
+    tables; anything else is someone else's file and is left alone.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as file:
+        header = file.read(len(_SQLITE_HEADER))
+    if header != _SQLITE_HEADER:
+        raise NotASpool(f"{path} is not a SQLite file, so not a spool; not touching it")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {
+                name
+                for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return  # Damaged: the spool's own recovery takes it from here.
+    foreign = tables - {"spool", "sqlite_sequence"}
+    if foreign:
+        names = ", ".join(sorted(foreign))
+        raise NotASpool(
+            f"{path} is a SQLite database with other tables ({names}), not a "
+            "spool; not touching it"
+        )
+
+
+@dataclass(frozen=True)
+class SpoolStatus:
+    """What a spool file holds, read without changing it."""
+
+    creates: int
+    updates: int
+    damaged: str | None = None
+    """Why the file could not be read whole, if it could not."""
+
+    @property
+    def pending(self) -> int:
+        return self.creates + self.updates
+
+
+def inspect(path: Path) -> SpoolStatus:
+    """Count a spool's unsettled rows without changing the file or taking its
+    lock (it may be in use)."""
+    _refuse_foreign(path)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            counts = dict(
+                db.execute("SELECT kind, count(*) FROM spool GROUP BY kind").fetchall()
+            )
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        rows = salvage(path)
+        creates = sum(1 for row in rows if row.kind == "create")
+        return SpoolStatus(creates, len(rows) - creates, damaged=str(exc))
+    return SpoolStatus(counts.get("create", 0), counts.get("update", 0))
+
+
 def salvage(path: Path) -> list[SpoolRow]:
     """Read whatever rows can still be read from a damaged spool file.
 
@@ -301,8 +376,9 @@ def _acquire_process_lock(path: Path) -> Any:
         owner = handle.read().strip() or "another process"
         handle.close()
         raise SpoolLocked(
-            f"spool {path} is in use by {owner}; each process needs its own "
-            "spool file (for example one per worker: spool-{pid}.db)"
+            f"spool {path} is in use by {owner}; each process needs a spool file "
+            "of its own (for example spool-<worker id>.db with a worker id that a "
+            "restarted worker keeps, so it picks up what its predecessor left)"
         ) from None
     handle.seek(0)
     handle.truncate()

@@ -59,7 +59,12 @@ def _client(
     try:
         return AsyncPlexusClient(api_url, api_key, **kwargs)
     except PlexusError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        hint = ""
+        if not (api_url or os.environ.get(API_URL_ENV)):
+            hint = " (on the command line: --api-url)"
+        elif not (api_key or os.environ.get(API_KEY_ENV)):
+            hint = " (on the command line: --api-key)"
+        err_console.print(f"[red]error:[/red] {exc}{hint}")
         raise typer.Exit(2) from None
 
 
@@ -92,6 +97,12 @@ def serve(
         Optional[int],  # noqa: UP045
         typer.Option(help="Answer HTTP 413 above this body size."),
     ] = None,
+    outage: Annotated[
+        bool, typer.Option(help="Answer every request with HTTP 503.")
+    ] = False,
+    hang: Annotated[
+        bool, typer.Option(help="Accept requests and never answer them.")
+    ] = False,
     seed: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(help="Seed of the fault draws, to replay a run."),
@@ -108,6 +119,8 @@ def serve(
         latency=latency,
         drop_response_rate=drop_response_rate,
         max_body_bytes=max_body_bytes,
+        outage=outage,
+        hang=hang,
         seed=seed,
     )
     run_server(port=port, db_path=db, api_key=api_key, faults=faults)
@@ -164,6 +177,12 @@ def demo(
                 report=lambda text: console.print(f"  {text}"),
             )
 
+    if os.environ.get(API_URL_ENV) and not real:
+        console.print(
+            f"{API_URL_ENV} is set, but the demo needs --account-id, "
+            "--scorecard-id and --score-id (and the key) to use it; running on a "
+            "local server instead"
+        )
     if real:
         console.print(f"running against the real API at {os.environ[API_URL_ENV]}")
         summary = anyio.run(go, os.environ[API_URL_ENV], os.environ[API_KEY_ENV])
@@ -203,8 +222,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]
     """Yield (line number, row, parse error) from a JSONL or CSV file."""
     with path.open(encoding="utf-8", newline="") as file:
         if path.suffix.lower() == ".csv":
-            for number, row in enumerate(csv.DictReader(file), start=2):
-                yield number, _csv_row(row), None
+            for number, cells in enumerate(csv.DictReader(file), start=2):
+                try:
+                    yield number, _csv_row(cells), None
+                except ValueError as exc:
+                    yield number, None, str(exc)
             return
         for number, line in enumerate(file, start=1):
             if not line.strip():
@@ -220,19 +242,26 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]
             yield number, row, None
 
 
-def _csv_row(row: dict[str, str | None]) -> dict[str, Any]:
+def _csv_row(cells: dict[str | None, Any]) -> dict[str, Any]:
+    """Fields of one CSV row; `ValueError` names the column that is wrong."""
+    if None in cells:
+        raise ValueError("the row has more cells than the header has columns")
     out: dict[str, Any] = {}
-    for key, text in row.items():
+    for key, text in cells.items():
+        assert key is not None
         if text is None or text == "":
             continue
-        if key in ("metadata", "trace", "cost", "attachments"):
-            out[key] = json.loads(text)
-        elif key == "confidence":
-            out[key] = float(text)
-        elif key == "correct":
-            out[key] = text.strip().lower() in ("1", "true", "yes")
-        else:
-            out[key] = text
+        try:
+            if key in ("metadata", "trace", "cost", "attachments"):
+                out[key] = json.loads(text)
+            elif key == "confidence":
+                out[key] = float(text)
+            elif key == "correct":
+                out[key] = text.strip().lower() in ("1", "true", "yes")
+            else:
+                out[key] = text
+        except ValueError:
+            raise ValueError(f"{key}: cannot read {text!r} as its type") from None
     return out
 
 
@@ -264,7 +293,7 @@ def send(
         async with _client(api_url, api_key, dead_letter_path=dead_letters) as client:
             handles: list[PendingScoreResult] = []
             with _progress() as progress:
-                task = progress.add_task("committed", total=None)
+                task = progress.add_task("settled", total=None)
 
                 def done(_: Any) -> None:
                     progress.advance(task)
@@ -295,8 +324,10 @@ def send(
 
     committed, failed, rejected = anyio.run(go)
     console.print(
-        f"committed {committed}, failed {failed} (see {dead_letters}), "
-        f"rejected {rejected} (see {rejects})"
+        f"committed {committed}, failed {failed}"
+        + (f" (see {dead_letters})" if failed else "")
+        + f", rejected {rejected}"
+        + (f" (see {rejects})" if rejected else "")
     )
     if failed or rejected:
         raise typer.Exit(1)
@@ -371,6 +402,8 @@ def list_(
     scorecard_id: Annotated[Optional[str], typer.Option(help="Filter.")] = None,  # noqa: UP045
     account_id: Annotated[Optional[str], typer.Option(help="Filter.")] = None,  # noqa: UP045
     item_id: Annotated[Optional[str], typer.Option(help="Filter.")] = None,  # noqa: UP045
+    score_id: Annotated[Optional[str], typer.Option(help="Filter.")] = None,  # noqa: UP045
+    score_version_id: Annotated[Optional[str], typer.Option(help="Filter.")] = None,  # noqa: UP045
     json_lines: Annotated[
         bool, typer.Option("--json", help="Print JSON lines instead of a table.")
     ] = False,
@@ -384,6 +417,8 @@ def list_(
         "scorecard_id": scorecard_id,
         "account_id": account_id,
         "item_id": item_id,
+        "score_id": score_id,
+        "score_version_id": score_version_id,
     }
     given: dict[str, Any] = {k: v for k, v in keys.items() if v is not None}
 
@@ -429,31 +464,27 @@ def spool_status(
         Path, typer.Argument(help="The spool file (BatchConfig.spool_path).")
     ],
 ) -> None:
-    """Show how many results in the spool are waiting to be sent."""
-    from ._spool import Spool, SpoolLocked
+    """Show how many results in a spool wait to be sent; changes nothing."""
+    from ._spool import NotASpool, inspect
 
     if not path.exists():
         err_console.print(f"[red]error:[/red] no spool at {path}")
         raise typer.Exit(2)
     try:
-        spool = Spool(path)
-    except SpoolLocked as exc:
+        status = inspect(path)
+    except NotASpool as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    try:
-        rows = spool.pending()
-    finally:
-        spool.close()
-    creates = sum(1 for r in rows if r.kind == "create")
     console.print(
-        f"{path}: {len(rows)} pending ({creates} create(s), "
-        f"{len(rows) - creates} update(s))",
+        f"{path}: {status.pending} pending ({status.creates} create(s), "
+        f"{status.updates} update(s))",
         soft_wrap=True,
     )
-    if spool.salvaged is not None:
+    if status.damaged is not None:
         console.print(
-            f"[yellow]the file was damaged; {len(spool.salvaged)} row(s) were "
-            "recovered[/yellow]"
+            f"[yellow]the file is damaged ({status.damaged}); the counts are the "
+            "rows that can still be read, which a client recovers on start[/yellow]",
+            soft_wrap=True,
         )
         raise typer.Exit(1)
 

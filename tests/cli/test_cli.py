@@ -64,13 +64,16 @@ def test_send_jsonl_reports_bad_rows_and_sends_the_good_ones(
     assert [r["line"] for r in rejected] == [3, 5]
 
 
-def test_send_csv_exits_zero_when_everything_commits(
+def test_send_csv_reads_types_and_reports_bad_rows(
     env: dict[str, str], server: LocalPlexusServer, tmp_path: Path
 ) -> None:
     source = tmp_path / "results.csv"
     source.write_text(
         "value,confidence,itemId,accountId,scorecardId,scoreId,metadata,correct\n"
         'Yes,0.9,i1,acct,card,score,"{""k"": 1}",true\n'
+        "No,abc,i3,acct,card,score,,\n"
+        "No,0.2,i4,acct,card,score,,,extra\n"
+        "No,0.2,i5,acct,card,score,{not json,\n"
         "No,0.2,i2,acct,card,score,,\n"
     )
     outcome = runner.invoke(
@@ -85,8 +88,13 @@ def test_send_csv_exits_zero_when_everything_commits(
         ],
         env=env,
     )
-    assert outcome.exit_code == 0, outcome.output
+    assert outcome.exit_code == 1, outcome.output
+    assert "line 3: confidence: cannot read 'abc'" in outcome.output
+    assert "line 4: the row has more cells" in outcome.output
+    assert "line 5: metadata: cannot read" in outcome.output
+    assert "committed 2, failed 0, rejected 3" in outcome.output
     stored = {r["itemId"]: r for r in server.store.all()}
+    assert sorted(stored) == ["i1", "i2"]
     assert stored["i1"]["metadata"] == '{"k":1}' and stored["i1"]["correct"] is True
     assert stored["i2"]["confidence"] == 0.2
 

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plexus_async import BatchConfig, ScoreResult
-from plexus_async._spool import Spool, SpoolLocked
+from plexus_async._spool import NotASpool, Spool, SpoolLocked
 from plexus_async.cli import app
 from plexus_async.server import LocalPlexusServer
 
@@ -185,14 +185,39 @@ async def test_a_damaged_spool_is_set_aside_and_its_readable_rows_recovered(
     assert server.store.count() == report.committed
 
 
-def test_garbage_instead_of_a_spool_is_a_clear_error_in_spool_status(
-    tmp_path: Path,
-) -> None:
+def test_a_file_that_is_not_a_spool_is_refused_and_left_alone(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_bytes(b"this is not a database at all" * 100)
+    other = tmp_path / "app.db"
+    import sqlite3
+
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+    before = other.read_bytes()
+
+    for path in (text, other):
+        outcome = CliRunner().invoke(app, ["spool", "status", str(path)])
+        assert outcome.exit_code == 2 and "not a spool" in outcome.output
+        with pytest.raises(NotASpool):
+            Spool(path)
+    assert text.read_bytes() == b"this is not a database at all" * 100
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "notes.txt"]
+
+
+def test_spool_status_reads_a_damaged_spool_without_changing_it(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
-    path.write_bytes(b"this is not a database at all" * 100)
+    spool = Spool(path)
+    for n in range(200):
+        wire = ScoreResult.build(result_fields(n, trace={"p": "y" * 300})).to_input()
+        spool.add(wire["id"], "create", wire)
+    spool.close()
+    with path.open("r+b") as file:
+        file.truncate(path.stat().st_size // 2)
+    before = path.read_bytes()
     outcome = CliRunner().invoke(app, ["spool", "status", str(path)])
-    assert outcome.exit_code == 1
-    assert "damaged" in outcome.output
+    assert outcome.exit_code == 1 and "damaged" in outcome.output
+    assert path.read_bytes() == before
 
 
 def test_spool_status_and_drain(
@@ -332,3 +357,16 @@ async def test_concurrent_writes_share_transactions(
         rows[id].seq == seq and rows[id].input == {"n": int(id[3:])}
         for id, seq in seqs.items()
     )
+
+
+def test_spool_status_works_while_the_spool_is_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    spool = Spool(path)
+    try:
+        spool.add("a", "create", {"id": "a"})
+        spool.add("a", "update", {"id": "a", "correct": True})
+        outcome = CliRunner().invoke(app, ["spool", "status", str(path)])
+    finally:
+        spool.close()
+    assert outcome.exit_code == 0, outcome.output
+    assert "2 pending (1 create(s), 1 update(s))" in outcome.output

@@ -141,6 +141,10 @@ class AsyncPlexusClient:
         if not key:
             raise ConfigurationError(f"no API key: pass api_key= or set {API_KEY_ENV}")
 
+        if not timeout > 0:
+            raise ConfigurationError(
+                f"timeout must be a positive number, got {timeout!r}"
+            )
         self.api_url = _check_url(url)
         self._url = httpx.URL(self.api_url)
         self.batch_config = batch or BatchConfig()

@@ -99,7 +99,7 @@ def _json_default(obj: Any) -> Any:
         return obj.isoformat()
     if isinstance(obj, (Decimal, uuid.UUID)):
         return str(obj)
-    raise TypeError(f"a {type(obj).__name__} is not JSON-serialisable")
+    raise TypeError(f"type {type(obj).__name__} is not JSON-serialisable")
 
 
 # One encoder for every AWSJSON value: `json.dumps` with options builds a new

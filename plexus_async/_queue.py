@@ -337,7 +337,7 @@ class ScoreResultQueue:
             raise ValidationError("id: must be a non-empty string", field="id")
         update = ScoreResultUpdate.build(fields)
         wire = update.to_input()
-        self._check_size(len(json.dumps(wire)) + _UPDATE_OVERHEAD)
+        self._check_size(len(json.dumps(wire)) + _UPDATE_OVERHEAD, wire)
         await self._wait_for_room()
         seqs: list[int] = []
         if self._spool is not None:
@@ -423,17 +423,19 @@ class ScoreResultQueue:
             raise ValidationError(
                 f"id: {op.id!r} was already submitted to this client", field="id"
             )
-        self._check_size(op.size)
+        self._check_size(op.size, op.input)
         return op
 
-    def _check_size(self, size: int) -> None:
+    def _check_size(self, size: int, wire: dict[str, Any]) -> None:
         limit = min(self._config.max_batch_bytes, MAX_REQUEST_BYTES) - _BODY_OVERHEAD
         if size + 400 > limit:
+            # Name the field that makes it large: that is what to shrink.
+            largest = max(wire, key=lambda name: len(str(wire[name])))
             raise ValidationError(
-                f"result: about {size} bytes encoded, too large to send even "
-                f"alone (max_batch_bytes={self._config.max_batch_bytes}); "
-                "shrink metadata or trace",
-                field="result",
+                f"{largest}: the result is about {size} bytes encoded, too large "
+                f"to send even alone (max_batch_bytes="
+                f"{self._config.max_batch_bytes}); {largest} is its largest field",
+                field=largest,
             )
 
     def _enqueue_create(self, op: _Op) -> PendingScoreResult:

@@ -252,7 +252,7 @@ class PlexusClient:
 
     def log_score(
         self,
-        value: float | str,
+        value: float | int | str,
         item_id: str,
         *,
         immediate: bool = False,

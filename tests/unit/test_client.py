@@ -253,3 +253,9 @@ async def test_repr_hides_credentials_in_the_url() -> None:
         "https://user:hunter2@plexus.example.com/graphql", KEY
     ) as c:
         assert "hunter2" not in repr(c) and "plexus.example.com" in repr(c)
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0])
+def test_a_timeout_must_be_positive(timeout: float) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        AsyncPlexusClient(URL, KEY, timeout=timeout)

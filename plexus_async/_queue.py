@@ -1072,9 +1072,10 @@ _background: set[Any] = set()
 def _spawn_detached(fn: Callable[[], Awaitable[None]]) -> None:
     """Run the worker outside the caller's task tree.
 
-    anyio offers no detached task, and the worker must outlive the task that
-    first submits (a request handler, say): delivery must not be cancelled
-    with it. So this one place asks the running event loop directly.
+    anyio offers no detached task by design (agronholm/anyio#457, #468), and
+    the worker must outlive the task that first submits (a request handler,
+    say): delivery must not be cancelled with it. So this one place asks the
+    running event loop directly; everything inside the worker is anyio.
     """
     if sniffio.current_async_library() == "trio":
         import trio

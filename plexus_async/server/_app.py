@@ -248,14 +248,17 @@ class PlexusApp:
             return _failed(request.errors)
         assert request.document is not None
         # Resolvers are synchronous SQLite calls, so execution runs inline;
-        # mutation fields run one after another, as the spec demands.
-        result = execute_sync(
-            self._schema,
-            request.document,
-            variable_values=request.payload.get("variables"),
-            operation_name=request.payload.get("operationName"),
-            context_value=Context(self.store, self.faults),
-        )
+        # mutation fields run one after another, as the spec demands. One
+        # commit for the request rather than one per write: each field still
+        # succeeds or fails alone, and nothing is answered before the commit.
+        with self.store.transaction():
+            result = execute_sync(
+                self._schema,
+                request.document,
+                variable_values=request.payload.get("variables"),
+                operation_name=request.payload.get("operationName"),
+                context_value=Context(self.store, self.faults),
+            )
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
             response["errors"] = [_format_error(error) for error in result.errors]

@@ -23,10 +23,6 @@ class Index:
     partition: str
     sort: tuple[str, ...] = ()
 
-    @property
-    def sort_column(self) -> str:
-        return f"sk_{self.name}"
-
 
 INDEXES: tuple[Index, ...] = (
     Index("byTypeStatusUpdated", "type", ("status", "updatedAt")),
@@ -55,8 +51,14 @@ KeyCondition = tuple[str, tuple[str, ...]]
 and its operands, already joined into sort key strings."""
 
 _PARTITIONS = tuple(dict.fromkeys(index.partition for index in INDEXES))
-_SORTED = tuple(index for index in INDEXES if index.sort)
-_COLUMNS = (*_PARTITIONS, *(index.sort_column for index in _SORTED))
+# Every field that is part of some key gets a column, holding the field when
+# it is a string and NULL otherwise. Composite sort keys are not stored: a
+# query builds them from these columns and sorts the partition's rows, so
+# that an insert maintains one small index per partition field instead of
+# one per index.
+_COLUMNS = tuple(
+    dict.fromkeys(name for index in INDEXES for name in (index.partition, *index.sort))
+)
 _KEY_SQL = {
     "eq": "{sk} = ?",
     "le": "{sk} <= ?",
@@ -69,43 +71,45 @@ _KEY_SQL = {
 }
 
 
-def sort_key(record: Record, fields: Sequence[str]) -> str | None:
-    """
-    The composite sort key of `record`, or None when a part is missing.
-
-    A record without every part is absent from the index, as in DynamoDB.
-    """
-    parts = [record.get(name) for name in fields]
-    if not all(isinstance(part, str) for part in parts):
-        return None
-    return KEY_SEPARATOR.join(parts)  # type: ignore[arg-type]
+def _sort_key_sql(index: Index) -> str:
+    """The index's composite sort key as an SQL expression over the columns."""
+    if not index.sort:
+        return "''"
+    # NULL when any part is NULL (or not a string, which is stored as NULL):
+    # a record without every part is absent from the index, as in DynamoDB.
+    separator = f" || '{KEY_SEPARATOR}' || "
+    return "(" + separator.join(f'"{name}"' for name in index.sort) + ")"
 
 
-def _schema_sql() -> str:
-    columns = "".join(f',\n  "{column}" TEXT' for column in _COLUMNS)
-    statements = [
-        "CREATE TABLE IF NOT EXISTS score_results (\n"
-        "  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-        "  id TEXT NOT NULL UNIQUE,\n"
-        f"  record TEXT NOT NULL{columns}\n)"
-    ]
-    for index in INDEXES:
-        key = f'"{index.partition}"'
-        if index.sort:
-            key += f', "{index.sort_column}"'
-        statements.append(
-            f'CREATE INDEX IF NOT EXISTS "ix_{index.name}" ON score_results ({key}, id)'
-        )
-    return ";\n".join(statements) + ";"
+_TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS score_results (\n"
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  id TEXT NOT NULL UNIQUE,\n"
+    "  record TEXT NOT NULL"
+    + "".join(f',\n  "{column}" TEXT' for column in _COLUMNS)
+    + "\n)"
+)
+_INDEX_SQL = tuple(
+    f'CREATE INDEX IF NOT EXISTS "ix_{name}" ON score_results ("{name}")'
+    for name in _PARTITIONS
+)
+_INSERT_SQL = (
+    "INSERT INTO score_results (id, record"
+    + "".join(f', "{column}"' for column in _COLUMNS)
+    + ") VALUES (?, ?"
+    + ", ?" * len(_COLUMNS)
+    + ")"
+)
+_REPLACE_SQL = (
+    "UPDATE score_results SET record = ?"
+    + "".join(f', "{column}" = ?' for column in _COLUMNS)
+    + " WHERE id = ?"
+)
 
 
 def _column_values(record: Record) -> list[Any]:
-    values: list[Any] = []
-    for name in _PARTITIONS:
-        value = record.get(name)
-        values.append(value if isinstance(value, str) else None)
-    values.extend(sort_key(record, index.sort) for index in _SORTED)
-    return values
+    get = record.get
+    return [value if isinstance(value := get(name), str) else None for name in _COLUMNS]
 
 
 class Store:
@@ -126,7 +130,74 @@ class Store:
             # the server writes.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_schema_sql())
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        with self._lock:
+            self._db.execute(_TABLE_SQL)
+            present = {
+                row[1] for row in self._db.execute("PRAGMA table_info(score_results)")
+            }
+            missing = [column for column in _COLUMNS if column not in present]
+            if missing:
+                self._upgrade(missing)
+            for statement in _INDEX_SQL:
+                self._db.execute(statement)
+
+    def _upgrade(self, missing: Sequence[str]) -> None:
+        """
+        Bring a database written by an earlier version to the current layout.
+
+        Earlier versions stored each composite sort key in its own column with
+        its own index: the indexes are dropped (the columns stay, unused), and
+        the key columns are added and filled.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Only indexes created by a statement (sql not NULL): not the one
+            # behind the UNIQUE constraint.
+            names = [
+                row[0]
+                for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'score_results' AND sql IS NOT NULL"
+                )
+            ]
+            for name in names:
+                db.execute(f'DROP INDEX "{name}"')
+            for column in missing:
+                db.execute(f'ALTER TABLE score_results ADD COLUMN "{column}" TEXT')
+            rows = db.execute("SELECT id, record FROM score_results").fetchall()
+            db.executemany(
+                _REPLACE_SQL,
+                [(text, *_column_values(_load(text)), id) for id, text in rows],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """
+        Hold the lock and commit the writes made meanwhile together, once.
+
+        Each write still succeeds or fails on its own: a statement that breaks
+        a constraint undoes only itself, not the transaction.
+        """
+        with self._lock:
+            if self._db.in_transaction:
+                yield self
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                # SQLite ends the transaction itself after some failures
+                # (a full disk, say); there is nothing left to commit then.
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
 
     @contextmanager
     def locked(self) -> Iterator[Store]:
@@ -144,14 +215,10 @@ class Store:
 
     def insert(self, record: Record) -> bool:
         """Add a new record; False when its id already exists."""
-        columns = "".join(f', "{column}"' for column in _COLUMNS)
-        marks = ", ?" * len(_COLUMNS)
         try:
             with self._lock:
                 self._db.execute(
-                    f"INSERT INTO score_results (id, record{columns}) "
-                    f"VALUES (?, ?{marks})",
-                    (record["id"], _dump(record), *_column_values(record)),
+                    _INSERT_SQL, (record["id"], _dump(record), *_column_values(record))
                 )
         except sqlite3.IntegrityError:
             return False
@@ -159,11 +226,9 @@ class Store:
 
     def replace(self, record: Record) -> None:
         """Overwrite the stored record that has the same id."""
-        assignments = "".join(f', "{column}" = ?' for column in _COLUMNS)
         with self._lock:
             self._db.execute(
-                f"UPDATE score_results SET record = ?{assignments} WHERE id = ?",
-                (_dump(record), *_column_values(record), record["id"]),
+                _REPLACE_SQL, (_dump(record), *_column_values(record), record["id"])
             )
 
     def delete(self, id: str) -> Record | None:
@@ -232,27 +297,41 @@ class Store:
         Each comes with its position `(sort key, id)`, which `after` takes to
         continue past it.
         """
-        sk = f'"{index.sort_column}"' if index.sort else "''"
-        where = [f'"{index.partition}" = ?']
-        params: list[Any] = [partition]
-        if index.sort:
-            where.append(f"{sk} IS NOT NULL")
-        for operator, operands in conditions:
-            where.append(_KEY_SQL[operator].format(sk=sk))
-            params.extend(operands * 2 if operator == "beginsWith" else operands)
-        if after is not None:
-            later = "<" if descending else ">"
-            where.append(f"({sk} {later} ? OR ({sk} = ? AND id {later} ?))")
-            params.extend((after[0], after[0], after[1]))
-        order = "DESC" if descending else "ASC"
-        sql = (
-            f"SELECT {sk}, id, record FROM score_results "
-            f"WHERE {' AND '.join(where)} "
-            f"ORDER BY {sk} {order}, id {order} LIMIT ?"
-        )
+        sql, params = _query_sql(index, partition, conditions, descending, after)
         with self._lock:
             rows = self._db.execute(sql, (*params, limit)).fetchall()
         return [((key, id), _load(text)) for key, id, text in rows]
+
+
+def _query_sql(
+    index: Index,
+    partition: str,
+    conditions: Sequence[KeyCondition],
+    descending: bool,
+    after: tuple[str, str] | None,
+) -> tuple[str, list[Any]]:
+    """The SELECT behind `Store.query` and its parameters, all but the limit."""
+    sk = _sort_key_sql(index)
+    # The partition's index finds its rows; SQLite then sorts them by the
+    # composite key, which is built from the columns rather than stored.
+    where = [f'"{index.partition}" = ?']
+    params: list[Any] = [partition]
+    if index.sort:
+        where.append(f"{sk} IS NOT NULL")
+    for operator, operands in conditions:
+        where.append(_KEY_SQL[operator].format(sk=sk))
+        params.extend(operands * 2 if operator == "beginsWith" else operands)
+    if after is not None:
+        later = "<" if descending else ">"
+        where.append(f"({sk} {later} ? OR ({sk} = ? AND id {later} ?))")
+        params.extend((after[0], after[0], after[1]))
+    order = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {sk}, id, record FROM score_results "
+        f"WHERE {' AND '.join(where)} "
+        f"ORDER BY {sk} {order}, id {order} LIMIT ?"
+    )
+    return sql, params
 
 
 def _dump(record: Record) -> str:

@@ -232,6 +232,26 @@ def _create(context: Context, fields: Mapping[str, Any], condition: Any) -> Reco
     return record
 
 
+def create_one(context: Context, input: dict[str, Any]) -> Record:
+    """What `createScoreResult(input:)` without a condition resolves to."""
+    return _create(context, input, None)
+
+
+def create_many(
+    context: Context, inputs: list[dict[str, Any]]
+) -> list[Record | AppSyncError]:
+    """What `batchCreateScoreResults(inputs:)` resolves to."""
+    results: list[Record | AppSyncError] = []
+    for fields in inputs:
+        try:
+            results.append(_create(context, fields, None))
+        except AppSyncError as exc:
+            # graphql-core raises an exception found in a list as the error of
+            # that entry, so it gets the path [alias, index] and a null.
+            results.append(exc)
+    return results
+
+
 def _resolve_create(
     _root: object,
     info: GraphQLResolveInfo[Context],
@@ -244,15 +264,7 @@ def _resolve_create(
 def _resolve_batch_create(
     _root: object, info: GraphQLResolveInfo[Context], inputs: list[dict[str, Any]]
 ) -> list[Record | AppSyncError]:
-    results: list[Record | AppSyncError] = []
-    for fields in inputs:
-        try:
-            results.append(_create(info.context, fields, None))
-        except AppSyncError as exc:
-            # graphql-core raises an exception found in a list as the error of
-            # that entry, so it gets the path [alias, index] and a null.
-            results.append(exc)
-    return results
+    return create_many(info.context, inputs)
 
 
 def _resolve_update(

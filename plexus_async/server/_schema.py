@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -108,8 +109,20 @@ def format_datetime(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def now() -> str:
-    return format_datetime(datetime.now(timezone.utc))
+    """The current time as AWSDateTime."""
+    global _last_stamp
+    # Formatting costs more than storing a small record, and the creates of
+    # one request mostly share a millisecond.
+    millis = time.time_ns() // 1_000_000
+    if millis != _last_stamp[0]:
+        seconds, rest = divmod(millis, 1000)
+        moment = datetime.fromtimestamp(seconds, timezone.utc)
+        _last_stamp = (millis, format_datetime(moment.replace(microsecond=rest * 1000)))
+    return _last_stamp[1]
 
 
 def parse_datetime(text: object) -> str:

@@ -1,10 +1,12 @@
-"""The direct path for creates-only documents answers exactly like graphql-core."""
+"""The create path's shortcuts: the direct path for creates-only documents answers
+exactly like graphql-core, and the cheaper stamps and encoding change nothing."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from plexus_async.server import Faults, Store, _schema, create_app
 from plexus_async.server import _app as app_module
 from plexus_async.server._app import _parse_request
 from plexus_async.server._creates import plan_creates
-from plexus_async.server._schema import executable_schema
+from plexus_async.server._schema import executable_schema, format_datetime
 
 from .helpers import BATCH, CREATE, aliased_creates, score_input
 
@@ -208,3 +210,22 @@ def test_other_documents_get_no_plan(query: str) -> None:
     document = parse(query)
     assert validate(executable_schema(), document) == []
     assert plan_creates(executable_schema(), document) is None
+
+
+def test_now_is_the_current_millisecond_in_appsync_form() -> None:
+    before = format_datetime(datetime.now(timezone.utc))
+    stamps = [_schema.now() for _ in range(1000)]
+    after = format_datetime(datetime.now(timezone.utc))
+
+    assert before <= stamps[0] <= stamps[-1] <= after
+    assert stamps == sorted(stamps)
+    assert all(len(stamp) == 24 and stamp.endswith("Z") for stamp in stamps)
+
+
+def test_records_that_orjson_refuses_are_still_stored() -> None:
+    store = Store()
+    given = score_input(explanation="lone \ud800 surrogate")
+
+    assert store.insert(given)
+    assert store.get(given["id"]) == given
+    store.close()

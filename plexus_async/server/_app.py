@@ -25,7 +25,7 @@ from graphql import (
 
 from ._creates import CreatePlan, plan_creates
 from ._faults import Faults
-from ._schema import AppSyncError, Context, executable_schema
+from ._schema import AppSyncError, Context, executable_schema, strict_json_loads
 from ._store import Store
 
 logger = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ def _parse_request(body: bytes) -> _Request:
         request.malformed = "Request body is empty."
         return request
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = strict_json_loads(body, _REQUEST_JSON)
     except ValueError as exc:
         request.malformed = f"Unable to parse JSON document: {exc}"
         return request
@@ -363,6 +363,9 @@ def _compile(
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_REQUEST_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _top_level_fields(

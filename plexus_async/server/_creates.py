@@ -361,7 +361,7 @@ def _coercer(type_: GraphQLInputType) -> Coerce | None:
 def _object_coercer(type_: GraphQLInputObjectType) -> Coerce | None:
     if type_.is_one_of:
         return None
-    fields: list[tuple[str, str, bool, Coerce]] = []
+    fields: list[tuple[str, str, bool, bool, Coerce]] = []
     for name, field in type_.fields.items():
         coerce = _coercer(field.type)
         # A default would need coercing as graphql-core does; none is used.
@@ -371,8 +371,15 @@ def _object_coercer(type_: GraphQLInputObjectType) -> Coerce | None:
             or field.default_value is not Undefined
         ):
             return None
+        scalar = field.type.of_type if is_non_null_type(field.type) else field.type
         fields.append(
-            (name, field.out_name or name, is_required_input_field(field), coerce)
+            (
+                name,
+                field.out_name or name,
+                is_required_input_field(field),
+                _passes_strings(scalar),
+                coerce,
+            )
         )
     known = frozenset(type_.fields)
     out_type = type_.out_type
@@ -382,15 +389,19 @@ def _object_coercer(type_: GraphQLInputObjectType) -> Coerce | None:
             return None
         if not isinstance(value, dict):
             return Undefined
-        for name, field_value in value.items():
-            if field_value is not Undefined and name not in known:
-                return Undefined
+        if not known.issuperset(value):
+            for name, field_value in value.items():
+                if field_value is not Undefined and name not in known:
+                    return Undefined
         coerced: dict[str, Any] = {}
-        for name, out_name, required, coerce in fields:
+        for name, out_name, required, passes_strings, coerce in fields:
             field_value = value.get(name, Undefined)
             if field_value is Undefined:
                 if required:
                     return Undefined
+                continue
+            if passes_strings and type(field_value) is str:
+                coerced[out_name] = field_value
                 continue
             field_coerced = coerce(field_value)
             if field_coerced is Undefined:
@@ -401,13 +412,18 @@ def _object_coercer(type_: GraphQLInputObjectType) -> Coerce | None:
     return coerce_object
 
 
-def _scalar_coercer(scalar: GraphQLScalarType) -> Coerce:
-    coerce_input = scalar.coerce_input_value
-    # String and ID return a string unchanged; asking them costs a call.
-    passes_strings = scalar.name in ("String", "ID") and scalar.coerce_input_value in (
+def _passes_strings(type_: Any) -> bool:
+    """Whether `type_` is String or ID, which return a string unchanged."""
+    return isinstance(type_, GraphQLScalarType) and type_.coerce_input_value in (
         GraphQLString.coerce_input_value,
         GraphQLID.coerce_input_value,
     )
+
+
+def _scalar_coercer(scalar: GraphQLScalarType) -> Coerce:
+    coerce_input = scalar.coerce_input_value
+    # Asking String or ID about a string costs a call and changes nothing.
+    passes_strings = _passes_strings(scalar)
 
     def coerce_scalar(value: Any) -> Any:
         if value is None or value is Undefined:

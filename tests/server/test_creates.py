@@ -16,7 +16,11 @@ from plexus_async.server import Faults, Store, _schema, create_app
 from plexus_async.server import _app as app_module
 from plexus_async.server._app import _parse_request
 from plexus_async.server._creates import plan_creates
-from plexus_async.server._schema import executable_schema, format_datetime
+from plexus_async.server._schema import (
+    executable_schema,
+    format_datetime,
+    strict_json_loads,
+)
 
 from .helpers import BATCH, CREATE, aliased_creates, score_input
 
@@ -229,3 +233,35 @@ def test_records_that_orjson_refuses_are_still_stored() -> None:
     assert store.insert(given)
     assert store.get(given["id"]) == given
     store.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2.5, "x"]}',
+        "\ufeff{}",
+        b"\xef\xbb\xbf{}",
+        '{"a": 1}'.encode("utf-16"),
+        b'"\xed\xa0\x80"',
+        "NaN",
+        '{"a": Infinity}',
+        "{nope",
+        "",
+        b"",
+    ],
+)
+def test_strict_json_loads_is_json_loads(text: str | bytes) -> None:
+    def reject(name: str) -> Any:
+        raise ValueError(name)
+
+    decoder = json.JSONDecoder(parse_constant=reject)
+
+    def outcome(load: Any) -> Any:
+        try:
+            return load()
+        except ValueError as exc:
+            return type(exc), str(exc)
+
+    assert outcome(lambda: strict_json_loads(text, decoder)) == outcome(
+        lambda: json.loads(text, parse_constant=reject)
+    )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import httpx
 import orjson
 import sniffio
@@ -309,7 +310,12 @@ class ScoreResultQueue:
         await self._wait_for_room()
         if self._spool is not None:
             op.spool_seqs.append(await self._spool.write(op.id, "create", op.input))
-        return self._enqueue_create(op)
+        handle = self._enqueue_create(op)
+        if len(self._ready) % self._config.max_batch_size == 0:
+            # A full batch is waiting: let the worker send it now rather than
+            # once a producer in a tight loop has filled the whole queue.
+            await anyio.lowlevel.checkpoint()
+        return handle
 
     def submit_nowait(self, **fields: Any) -> PendingScoreResult:
         """Validate and enqueue a result; raise `QueueFull` when there is no room."""

@@ -528,3 +528,57 @@ async def test_results_in_flight_at_the_deadline_are_reported_as_unconfirmed(
     assert outcome.exit_code == 0, outcome.output
     assert "committed 10" in outcome.output
     assert_stored_exactly(server, {h.id for h in handles})
+
+
+class CommitThenFail(httpx.AsyncBaseTransport):
+    """Real HTTP to the server, but every `every`-th answer is replaced after
+    the server committed: by an HTTP 500, or by a body that is not JSON."""
+
+    def __init__(self, every: int, replacement: httpx.Response) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.every = every
+        self.replacement = replacement
+        self.calls = 0
+        self.replaced = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self.replaced += 1
+            return httpx.Response(
+                self.replacement.status_code, content=self.replacement.content
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    [httpx.Response(500, content=b"oops"), httpx.Response(200, content=b"<html>")],
+    ids=["500-after-commit", "garbage-after-commit"],
+)
+async def test_answers_lost_after_the_commit_create_no_duplicates(
+    make_client: ClientFactory,
+    server: LocalPlexusServer,
+    replacement: httpx.Response,
+) -> None:
+    transport = CommitThenFail(3, replacement)
+    config = BatchConfig(max_batch_size=5, max_latency=0.01)
+    async with make_client(batch=config, transport=transport, retry=PATIENT) as client:
+        handles = [
+            await client.score_results.submit(**result_fields(n)) for n in range(60)
+        ]
+        updates = [
+            await client.score_results.submit_update(h.id, correct=True)
+            for h in handles[::3]
+        ]
+        committed, failed = await settle([*handles, *updates])
+    assert transport.replaced > 0
+    assert not failed
+    assert committed == {h.id for h in handles}
+    assert_stored_exactly(server, committed)
+    assert all((server.store.get(u.id) or {})["correct"] is True for u in updates)

@@ -392,14 +392,19 @@ class ScoreResultQueue:
     async def _replay(self, entry: dict[str, Any]) -> PendingScoreResult:
         """Resubmit one dead-letter entry; it may already be stored, so a
         conditional-check failure on its create means it committed earlier."""
-        wire = dict(entry["input"])
-        kind = entry.get("kind", "create")
-        if kind == "update":
-            fields = ScoreResult.from_dict(wire).model_dump(include=set(wire) - {"id"})
-            return await self.submit_update(str(wire["id"]), **fields)
-        op = _create_op(ScoreResult.wire_of(_fields_of(wire)))
-        op.replayed = True
+        op = _rebuilt(entry.get("kind", "create"), dict(entry["input"]))
         await self._wait_for_room()
+        seqs: list[int] = []
+        if self._spool is not None:
+            seqs.append(await self._spool.write(op.id, op.kind, op.input))
+        self._check_open()
+        return self._enqueue_rebuilt(op, seqs)
+
+    def _enqueue_rebuilt(self, op: _Op, seqs: list[int]) -> PendingScoreResult:
+        if op.kind == "update":
+            wire = {k: v for k, v in op.input.items() if k != "id"}
+            return self._enqueue_update(op.id, wire, seqs)
+        op.spool_seqs.extend(seqs)
         return self._enqueue_create(op)
 
     async def flush(self, timeout: float | None = None) -> FlushReport:
@@ -510,16 +515,7 @@ class ScoreResultQueue:
         rows = spool.pending()
         for row in rows:
             try:
-                if row.kind == "update":
-                    fields = _fields_of(row.input)
-                    fields.pop("id", None)
-                    update = ScoreResultUpdate.build(fields)
-                    self._enqueue_update(row.id, update.to_input(), [row.seq])
-                    continue
-                op = _create_op(ScoreResult.wire_of(_fields_of(row.input)))
-                op.replayed = True
-                op.spool_seqs.append(row.seq)
-                self._enqueue_create(op)
+                self._enqueue_rebuilt(_rebuilt(row.kind, row.input), [row.seq])
             except PlexusError as exc:
                 # A row that can no longer be sent must not block the rest.
                 op = _Op(row.kind, row.id, row.input)  # type: ignore[arg-type]
@@ -1000,6 +996,21 @@ def _create_op(wire: dict[str, Any]) -> _Op:
             field="scoreId",
         )
     return _Op("create", wire["id"], wire)
+
+
+def _rebuilt(kind: str, wire: dict[str, Any]) -> _Op:
+    """Validate again a create or update kept in wire form (a dead letter, a
+    spool row). A create may be stored already, so it is marked `replayed`."""
+    fields = _fields_of(wire)
+    if kind == "update":
+        id = str(fields.pop("id", ""))
+        if not id:
+            raise ValidationError("id: an update needs the id it updates", field="id")
+        update = ScoreResultUpdate.build(fields).to_input()
+        return _Op("update", id, {"id": id, **update})
+    op = _create_op(ScoreResult.wire_of(fields))
+    op.replayed = True
+    return op
 
 
 def _fields_of(wire: dict[str, Any]) -> dict[str, Any]:

@@ -158,11 +158,7 @@ class PendingScoreResult:
     def _record_companions(self) -> dict[str, Any]:
         if not self._done or self._error is not None or self._record is None:
             return {}
-        return {
-            name: self._record[name]
-            for name in _graphql.UPDATE_COMPANIONS
-            if self._record.get(name) is not None
-        }
+        return _companions_of(self._record)
 
     def _settle(self, record: dict[str, Any] | None, error: PlexusError | None) -> None:
         if self._done:
@@ -227,8 +223,9 @@ class _Op:
 
     def fill_companions(self, record: dict[str, Any]) -> None:
         """Take missing index companions from the record this update follows."""
-        missing = self.missing_companions()
-        known = {k: record[k] for k in missing if record.get(k) is not None}
+        known = {
+            k: v for k, v in _companions_of(record).items() if self.input.get(k) is None
+        }
         if known:
             self.input.update(known)
             self.encode()
@@ -343,7 +340,8 @@ class ScoreResultQueue:
             raise ValidationError("id: must be a non-empty string", field="id")
         update = ScoreResultUpdate.build(fields)
         wire = update.to_input()
-        self._check_size(len(json.dumps(wire)) + _UPDATE_OVERHEAD, wire)
+        # Measured as `_Op.encode` measures it, so the limit means the same.
+        self._check_size(len(orjson.dumps(wire)) + _UPDATE_OVERHEAD, wire)
         await self._wait_for_room()
         seqs: list[int] = []
         if self._spool is not None:
@@ -996,6 +994,15 @@ def _create_op(wire: dict[str, Any]) -> _Op:
             field="scoreId",
         )
     return _Op("create", wire["id"], wire)
+
+
+def _companions_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The index companion fields a stored record has (see UPDATE_COMPANIONS)."""
+    return {
+        name: record[name]
+        for name in _graphql.UPDATE_COMPANIONS
+        if record.get(name) is not None
+    }
 
 
 def _rebuilt(kind: str, wire: dict[str, Any]) -> _Op:
